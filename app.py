@@ -1,0 +1,130 @@
+"""The demo site: routes, settings, and a server that shuts down cleanly.
+
+python app.py                      # in-memory sessions on http://127.0.0.1:8888
+python app.py --help               # every option
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+from pathlib import Path
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.options
+import tornado.process
+import tornado.web
+from tornado.options import define, options
+
+from handlers.auth import LoginHandler, LogoutHandler
+from handlers.dashboard import DashboardHandler
+from handlers.home import HomeHandler, NotFoundHandler
+from sessions import MemoryStore, SessionConfig, SessionStore
+
+define("port", default=8888, help="port to listen on")
+define("address", default="127.0.0.1", help="address to listen on")
+define(
+    "session_store",
+    default="memory",
+    help="'memory', or a MongoDB URL such as mongodb://localhost:27017/tornado_sessions",
+)
+define("cookie_secret", default=None, help="key that signs cookies (default: env COOKIE_SECRET, else a random one)")
+define(
+    "retired_cookie_secrets",
+    default="",
+    help="comma-separated older keys, still accepted and re-signed with the current one",
+)
+define("xheaders", default=False, help="trust X-Forwarded-Proto/-For from a TLS-terminating proxy")
+define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs a MongoDB store")
+define("debug", default=False, help="reload on code changes, show tracebacks")
+
+HERE = Path(__file__).parent
+log = logging.getLogger("app")
+
+
+def make_app(
+    session_store: SessionStore,
+    cookie_secret: str | dict[int, str],
+    *,
+    key_version: int | None = None,
+    session_config: SessionConfig | None = None,
+    **settings,
+) -> tornado.web.Application:
+    return tornado.web.Application(
+        [
+            (r"/", HomeHandler),
+            (r"/login", LoginHandler),
+            (r"/logout", LogoutHandler),
+            (r"/dashboard", DashboardHandler),
+        ],
+        template_path=HERE / "templates",
+        static_path=HERE / "static",
+        default_handler_class=NotFoundHandler,
+        login_url="/login",
+        cookie_secret=cookie_secret,
+        key_version=key_version,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
+        cross_origin_protection=True,
+        session_store=session_store,
+        session_config=session_config or SessionConfig(),
+        **settings,
+    )
+
+
+def cookie_secrets() -> tuple[str | dict[int, str], int | None]:
+    """The signing key, or a dict of keys by version when older ones are retired."""
+    secret = options.cookie_secret or os.environ.get("COOKIE_SECRET")
+    if not secret:
+        log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server restarts")
+        secret = secrets.token_urlsafe(32)
+    retired = [key for key in options.retired_cookie_secrets.split(",") if key]
+    if not retired:
+        return secret, None
+    return {**dict(enumerate(retired)), len(retired): secret}, len(retired)
+
+
+def open_store(url: str) -> SessionStore:
+    if url == "memory":
+        return MemoryStore()
+    raise SystemExit(f"--session-store: expected 'memory' or a mongodb:// URL, got {url!r}")
+
+
+async def serve(sockets: list, cookie_secret: str | dict[int, str], key_version: int | None) -> None:
+    store = open_store(options.session_store)
+    app = make_app(store, cookie_secret, key_version=key_version, debug=options.debug)
+    server = tornado.httpserver.HTTPServer(app, xheaders=options.xheaders)
+    server.add_sockets(sockets)
+    log.info("Serving on http://%s:%d/", options.address, options.port)
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    server.stop()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), timeout=10)
+    except TimeoutError:
+        log.warning("Stopped with requests still in flight")
+
+
+def main() -> None:
+    tornado.options.parse_command_line()
+    if options.processes != 1 and options.session_store == "memory":
+        raise SystemExit(
+            "--processes needs a shared store: in-memory sessions are per process. Use --session-store=mongodb://..."
+        )
+    cookie_secret, key_version = cookie_secrets()
+    # Workers are forked before any event loop or database client exists,
+    # which is why this is not one async main().
+    sockets = tornado.netutil.bind_sockets(options.port, options.address)
+    if options.processes != 1:
+        tornado.process.fork_processes(options.processes)
+    asyncio.run(serve(sockets, cookie_secret, key_version))
+
+
+if __name__ == "__main__":
+    main()

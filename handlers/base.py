@@ -1,0 +1,57 @@
+"""BaseHandler: every page loads its session first and shares one layout."""
+
+from __future__ import annotations
+
+import http
+import time
+from typing import Any
+
+from sessions import SessionMixin
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+ERROR_ADVICE = {
+    400: "The request could not be understood. Go back and try again.",
+    403: "The form was out of date or came from another site. Reload the page and try again.",
+    404: "There is no page at this address.",
+    405: "This address does not accept that kind of request.",
+    429: "Too many attempts. Wait a little and try again.",
+    503: "The session store is not answering. Nothing was lost; try again in a few seconds.",
+}
+
+
+def format_time(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+class BaseHandler(SessionMixin):
+    async def prepare(self) -> None:
+        await self.load_session()
+        self.current_user = self.session.user
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        # Pages depend on who is signed in: no shared or back-button copies.
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("Vary", "Cookie")
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        namespace = super().get_template_namespace()
+        namespace["format_time"] = format_time
+        return namespace
+
+    def flashes(self) -> list[tuple[str, str]]:
+        return self._session.pop_flashes() if self._session is not None else []
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 503:
+            self.set_header("Retry-After", "5")
+        self.render(
+            "error.html",
+            status_code=status_code,
+            title=http.HTTPStatus(status_code).phrase if status_code in http.HTTPStatus._value2member_map_ else "Error",
+            advice=ERROR_ADVICE.get(status_code, "Something went wrong on our side. Try again later."),
+        )

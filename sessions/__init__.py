@@ -1,0 +1,17 @@
+"""Server-side sessions for Tornado. Read in this order: config, session,
+stores/base, stores/memory, mixin."""
+
+from .config import SessionConfig
+from .mixin import SessionMixin
+from .session import Session
+from .stores import MemoryStore, SessionRecord, SessionStore, StoreUnavailable
+
+__all__ = [
+    "MemoryStore",
+    "Session",
+    "SessionConfig",
+    "SessionMixin",
+    "SessionRecord",
+    "SessionStore",
+    "StoreUnavailable",
+]

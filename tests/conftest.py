@@ -1,0 +1,132 @@
+"""Shared fixtures: the real app on a real socket, a clock the tests move,
+and a cookie jar, so each test reads like a browser visit."""
+
+from __future__ import annotations
+
+import os
+import re
+import urllib.parse
+from datetime import timedelta
+
+import pytest
+from tornado.httpclient import HTTPResponse
+from tornado.httputil import HTTPHeaders
+
+from app import make_app
+from sessions import MemoryStore, SessionConfig
+
+COOKIE_SECRET = "test-secret-not-for-production"
+IN_CI = os.environ.get("CI") == "true"
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, delta: timedelta | float) -> None:
+        self.now += delta.total_seconds() if isinstance(delta, timedelta) else delta
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def session_config(clock: FakeClock) -> SessionConfig:
+    return SessionConfig(clock=clock)
+
+
+@pytest.fixture
+def app(store, session_config):
+    return make_app(store, COOKIE_SECRET, session_config=session_config)
+
+
+class Browser:
+    """Just enough of a browser: a cookie jar, the _xsrf form field, no
+    automatic redirects (tests look at them)."""
+
+    def __init__(self, http_client, base_url: str) -> None:
+        self.http_client = http_client
+        self.base_url = base_url
+        self.cookies: dict[str, str] = {}
+
+    async def request(
+        self, path: str, method: str = "GET", form: dict | None = None, headers: dict | None = None, **kwargs
+    ) -> HTTPResponse:
+        all_headers = HTTPHeaders(headers or {})
+        if self.cookies and "Cookie" not in all_headers:
+            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+        elif method == "POST":
+            body = ""
+        response = await self.http_client.fetch(
+            self.base_url + path,
+            method=method,
+            body=body,
+            headers=all_headers,
+            follow_redirects=False,
+            raise_error=False,
+            **kwargs,
+        )
+        self.remember_cookies(response)
+        return response
+
+    def remember_cookies(self, response: HTTPResponse) -> None:
+        for header in response.headers.get_list("Set-Cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";", 1)[0]
+            if value in ('""', ""):  # how Tornado's clear_cookie() deletes
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+
+    async def get(self, path: str, **kwargs) -> HTTPResponse:
+        return await self.request(path, **kwargs)
+
+    async def xsrf(self, path: str = "/login") -> str:
+        """Visit a page with a form and read its _xsrf field, as a browser would."""
+        response = await self.get(path)
+        match = re.search(r'name="_xsrf" value="([^"]+)"', response.body.decode())
+        assert match, f"no _xsrf field on {path}"
+        return match.group(1)
+
+    async def post(self, path: str, form: dict | None = None, xsrf_from: str = "/login", **kwargs) -> HTTPResponse:
+        form = dict(form or {})
+        form.setdefault("_xsrf", await self.xsrf(xsrf_from))
+        return await self.request(path, method="POST", form=form, **kwargs)
+
+    async def login(self, username: str = "demo", password: str = "demo-password", **extra) -> HTTPResponse:
+        return await self.post("/login", {"username": username, "password": password, **extra})
+
+    async def logout(self) -> HTTPResponse:
+        return await self.post("/logout", xsrf_from="/dashboard")
+
+
+@pytest.fixture
+def browser(http_client, base_url) -> Browser:
+    return Browser(http_client, base_url)
+
+
+@pytest.fixture
+def new_browser(http_client, base_url):
+    return lambda: Browser(http_client, base_url)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # In CI a skipped test means something that should have run did not.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if IN_CI and skipped and exitstatus == 0:
+        reporter.write_line(f"CI=true: {len(skipped)} skipped test(s) count as failures", red=True)
+        session.exitstatus = 1
