@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
 import hmac
+import os
+import sys
 import unicodedata
 
 # Hashing longer inputs costs more; nobody's real password is this long.
 MAX_PASSWORD_BYTES = 1024
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
+
+
+def _lower_priority() -> None:
+    # Linux gives each thread its own nice value, so only the hashing threads
+    # step back: pages keep the CPU and logins take what is left.
+    if sys.platform == "linux":
+        os.nice(10)
+
+
+# scrypt is slow on purpose (about 16 MiB and tens of ms per hash). A burst of
+# logins queues for these two threads instead of taking every core, and the
+# memory, from the pages being served meanwhile.
+_HASHING = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="scrypt", initializer=_lower_priority)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +67,7 @@ async def authenticate(username: str, password: str) -> Account | None:
         return None
     account = ACCOUNTS.get(username, _NOBODY)
     check = functools.partial(hash_password, password, account.salt)
-    candidate = await asyncio.get_running_loop().run_in_executor(None, check)
+    candidate = await asyncio.get_running_loop().run_in_executor(_HASHING, check)
     if account is _NOBODY or not hmac.compare_digest(candidate, account.password_hash):
         return None
     return account

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import http
+import logging
 import time
 from typing import Any
 
-from sessions import SessionMixin
+import tornado.web
+
+from sessions import SessionMixin, StoreUnavailable
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+MAX_HEADER_BYTES = 16 * 1024
 ERROR_ADVICE = {
     400: "The request could not be understood. Go back and try again.",
     403: "The form was out of date or came from another site. Reload the page and try again.",
     404: "There is no page at this address.",
     405: "This address does not accept that kind of request.",
     429: "Too many attempts. Wait a little and try again.",
+    431: "Your browser sent too much with this request, usually too many or too large cookies. "
+    "Delete this site's cookies and try again.",
     503: "The session store is not answering. Nothing was lost; try again in a few seconds.",
 }
 
@@ -27,6 +33,10 @@ def format_time(timestamp: float) -> str:
 
 class BaseHandler(SessionMixin):
     async def prepare(self) -> None:
+        # Tornado drops a connection whose headers pass 64 KiB without a word;
+        # below that, a page says what went wrong (usually piled-up cookies).
+        if sum(len(name) + len(value) for name, value in self.request.headers.get_all()) > MAX_HEADER_BYTES:
+            raise tornado.web.HTTPError(431)
         await self.load_session()
         self.current_user = self.session.user
 
@@ -46,7 +56,18 @@ class BaseHandler(SessionMixin):
     def flashes(self) -> list[tuple[str, str]]:
         return self._session.pop_flashes() if self._session is not None else []
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, StoreUnavailable):
+            logging.getLogger("sessions").warning("session store unavailable: %s", self.request.path)
+        else:
+            super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        # A store failure in a handler (throttle counts, the sessions list) is
+        # the same 503 as one while loading or saving the session.
+        if isinstance(kwargs.get("exc_info", (None, None, None))[1], StoreUnavailable):
+            status_code = 503
+            self.set_status(503)
         if status_code == 503:
             self.set_header("Retry-After", "5")
         self.render(

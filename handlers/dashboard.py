@@ -14,6 +14,7 @@ class DashboardHandler(BaseHandler):
             display_name=accounts.display_name(self.current_user),
             visits=visits,
             session=session,
-            idle_expiry=config.idle_expiry(config.clock(), session.remember),
+            # Idle from now on, it ends at the idle timeout or the absolute one, whichever is sooner.
+            idle_expiry=config.expires(session.created, config.clock(), session.remember),
             absolute_expiry=config.absolute_expiry(session.created, session.remember),
         )

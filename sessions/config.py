@@ -17,6 +17,9 @@ def new_session_id() -> str:
 
 @dataclasses.dataclass(frozen=True)
 class SessionConfig:
+    """Every session setting, read afresh at each request: a change reaches
+    existing sessions. Put it in the application settings as session_config."""
+
     cookie_name: str = "session"
     cookie_path: str = "/"
     cookie_domain: str | None = None
@@ -26,13 +29,15 @@ class SessionConfig:
     secure: Literal["auto"] | bool = "auto"
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_timeout: timedelta = timedelta(hours=8)
-    # A "remember me" session gets a persistent cookie and lives this long.
+    # A "remember me" session gets a persistent cookie and lives this long
+    # from login, in place of the idle and absolute timeouts.
     remember_timeout: timedelta = timedelta(days=14)
     save_uninitialized: bool = False
     # An unmodified session is written at most once per touch_after, to move
     # its idle expiry on.
     touch_after: timedelta = timedelta(minutes=1)
-    # For tests: deterministic IDs and an injected clock.
+    # For tests: deterministic IDs (43 URL-safe characters, like
+    # new_session_id; others are refused when they come back) and a clock.
     id_factory: Callable[[], str] = new_session_id
     clock: Callable[[], float] = time.time
 

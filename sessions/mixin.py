@@ -8,21 +8,22 @@ on_finish() runs after the response is sent, which is too late for that.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 
 from .config import SessionConfig
-from .session import Session, store_key
-from .stores.base import SessionRecord, SessionStore, StoreUnavailable
+from .session import Session
+from .stores.base import SessionStore, StoreUnavailable
 
 log = logging.getLogger("sessions")
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
-_CREATE_ATTEMPTS = 3
 
 
 def describe_client(user_agent: str) -> str:
@@ -85,81 +86,67 @@ class SessionMixin(tornado.web.RequestHandler):
     async def load_session(self) -> Session:
         """Read the session named by the signed cookie; an unknown, expired or
         badly signed ID gets a fresh, empty session (never the ID offered)."""
-        config = self.session_config
         name = self.session_cookie_name
         session_id = self._session_id_from_cookie(name)
-        record = None
-        if session_id is not None:
-            try:
-                record = await self.session_store.load(store_key(session_id), config.clock())
-            except StoreUnavailable:
-                log.warning("session store unavailable while loading a session")
-                raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
-            if (
-                record is not None
-                and config.expires(record.created, record.last_seen, record.remember) <= config.clock()
-            ):
-                record = None
-            if record is None:
-                self.clear_session_cookie()
-            elif self.get_signed_cookie_key_version(name) != self.settings.get("key_version"):
-                self._set_session_cookie(session_id, record)  # re-sign with the current key
-        self._session = Session(self.session_store, config.clock, session_id, record)
+        try:
+            self._session = await Session.load(self.session_store, self.session_config, session_id)
+        except StoreUnavailable:
+            log.warning("session store unavailable while loading a session")
+            raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
+        if name in self.request.cookies and self._session.is_new:
+            self.clear_session_cookie()
+        # Tornado signs with key version 0 when cookie_secret is a plain string.
+        elif session_id and self.get_signed_cookie_key_version(name) != (self.settings.get("key_version") or 0):
+            self._set_session_cookie()  # signed with a retired key: re-sign with the current one
         return self._session
 
     def _session_id_from_cookie(self, name: str) -> str | None:
         if name not in self.request.cookies:
             return None
         value = self.get_signed_cookie(name, max_age_days=self.session_config.cookie_max_age_days(), min_version=2)
-        if value is None:
-            self.clear_session_cookie()
-            return None
-        session_id = value.decode("ascii", "replace")
+        session_id = value.decode("ascii", "replace") if value else ""
         return session_id if _SESSION_ID.fullmatch(session_id) else None
 
-    def clear_session_cookie(self) -> None:
+    def _session_cookie_attributes(self) -> dict[str, Any]:
+        # Taken from the configuration at each response, so a change of
+        # settings reaches existing sessions the next time their cookie is sent.
         config = self.session_config
-        self.clear_cookie(self.session_cookie_name, path=config.cookie_path, domain=config.cookie_domain)
+        return {
+            "path": config.cookie_path,
+            "domain": config.cookie_domain,
+            "httponly": True,
+            "secure": self.session_cookie_secure,
+            "samesite": config.same_site,
+        }
 
-    def _set_session_cookie(self, session_id: str, record: SessionRecord) -> None:
-        config = self.session_config
+    def clear_session_cookie(self) -> None:
+        self.clear_cookie(self.session_cookie_name, **self._session_cookie_attributes())
+
+    def _set_session_cookie(self) -> None:
+        session, config = self.session, self.session_config
         self.set_signed_cookie(
             self.session_cookie_name,
-            session_id,
+            session.id,
             version=2,
             expires_days=None,
             # A browser-session cookie unless the user asked to be remembered.
-            expires=config.absolute_expiry(record.created, True) if record.remember else None,
-            path=config.cookie_path,
-            domain=config.cookie_domain,
-            httponly=True,
-            secure=self.session_cookie_secure,
-            samesite=config.same_site,
+            expires=config.absolute_expiry(session.created, True) if session.remember else None,
+            **self._session_cookie_attributes(),
         )
-
-    def _session_write_due(self, session: Session) -> bool:
-        if session.modified or session.touched:
-            return True
-        if session.record is None:
-            # save_uninitialized stores visitors' sessions, but not on errors.
-            return self.session_config.save_uninitialized and self.get_status() < 400
-        touch_after = self.session_config.touch_after.total_seconds()
-        return self.session_config.clock() - session.record.last_seen >= touch_after
 
     def finish(self, chunk: Any = None) -> Awaitable[None]:
         # Tornado may call finish() again after redirect() or render() did;
         # the second call waits for the same save.
-        if self._session_saving is not None:
-            return self._session_saving
-        session = self._session
-        if session is None or not self._session_write_due(session):
-            return super().finish(chunk)
-        self._session_saving = asyncio.ensure_future(self._save_session_then_finish(session, chunk))
+        if self._session_saving is None:
+            # A request that failed on the server keeps none of its changes.
+            if self._session is None or self.get_status() >= 500 or not self._session.save_due():
+                return super().finish(chunk)
+            self._session_saving = asyncio.ensure_future(self._save_session_then_finish(chunk))
         return self._session_saving
 
-    async def _save_session_then_finish(self, session: Session, chunk: Any) -> None:
+    async def _save_session_then_finish(self, chunk: Any) -> None:
         try:
-            await self._save_session(session)
+            outcome = await self.session.save(describe_client(self.request.headers.get("User-Agent", "")))
         except Exception as e:
             if isinstance(e, StoreUnavailable):
                 log.warning("session store unavailable while saving a session")
@@ -169,55 +156,13 @@ class SessionMixin(tornado.web.RequestHandler):
             self._session_saving = None
             self.send_error(503 if isinstance(e, StoreUnavailable) else 500)
             return
-        await super().finish(chunk)
-
-    async def _save_session(self, session: Session) -> None:
-        config = self.session_config
-        store = self.session_store
-        now = config.clock()
-        if session.is_new:
-            if session or session.user is not None or config.save_uninitialized:
-                await self._create_record(session, now)
-            elif session.retired_ids:
-                self.clear_session_cookie()
-        elif not session and session.user is None and not config.save_uninitialized:
-            # Nothing left to keep (the last flash was shown): no record either.
-            await store.delete(store_key(session.id))
+        if outcome == "ended":
             self.clear_session_cookie()
-        else:
-            record = session.record
-            fields: dict[str, Any] = {
-                "last_seen": now,
-                "expires": config.expires(record.created, now, session.remember),
-            }
-            if session.fields_changed:
-                fields.update(user=session.user, remember=session.remember)
-            changed = {key: session[key] for key in session.changed_keys}
-            if not await store.update(store_key(session.id), changed, session.removed_keys, fields):
-                # Deleted meanwhile, by a logout or a revoke: it stays deleted.
-                self.clear_session_cookie()
-        # Old records go only once the new one is safely stored.
-        for retired_id in session.retired_ids:
-            await store.delete(store_key(retired_id))
-        session.retired_ids.clear()
-
-    async def _create_record(self, session: Session, now: float) -> None:
-        config = self.session_config
-        record = SessionRecord(
-            data=dict(session),
-            user=session.user,
-            created=now,
-            last_seen=now,
-            expires=config.expires(now, now, session.remember),
-            client=describe_client(self.request.headers.get("User-Agent", "")),
-            remember=session.remember,
-        )
-        for _ in range(_CREATE_ATTEMPTS):
-            session_id = config.id_factory()
-            if await self.session_store.create(store_key(session_id), record):
-                self._set_session_cookie(session_id, record)
-                return
-        raise RuntimeError("could not find a free session ID")
+        elif outcome is not None:
+            self._set_session_cookie()
+        # The browser may have left while we saved; the session is stored all the same.
+        with contextlib.suppress(tornado.iostream.StreamClosedError):
+            await super().finish(chunk)
 
 
 _DEFAULT_CONFIG = SessionConfig()

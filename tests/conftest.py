@@ -65,10 +65,10 @@ class Browser:
         all_headers = HTTPHeaders(headers or {})
         if self.cookies and "Cookie" not in all_headers:
             all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
+        body = kwargs.pop("body", None)  # raw bytes or text, for malformed requests
         if form is not None:
             body = urllib.parse.urlencode(form)
-        elif method == "POST":
+        elif method == "POST" and body is None:
             body = ""
         response = await self.http_client.fetch(
             self.base_url + path,
@@ -121,6 +121,14 @@ def browser(http_client, base_url) -> Browser:
 @pytest.fixture
 def new_browser(http_client, base_url):
     return lambda: Browser(http_client, base_url)
+
+
+def pytest_report_header(config):
+    if os.environ.get("MONGODB_URL"):
+        server = "and a real MongoDB server at MONGODB_URL (through Motor and PyMongo's AsyncMongoClient)"
+    else:
+        server = "no real MongoDB server (set MONGODB_URL=mongodb://host:port/db to add one)"
+    return f"session stores tested: MemoryStore, MongoStore on mongomock-motor, {server}"
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,4 +1,5 @@
 from .base import SessionRecord, SessionStore, StoreUnavailable
 from .memory import MemoryStore
+from .mongo import MongoStore
 
-__all__ = ["MemoryStore", "SessionRecord", "SessionStore", "StoreUnavailable"]
+__all__ = ["MemoryStore", "MongoStore", "SessionRecord", "SessionStore", "StoreUnavailable"]

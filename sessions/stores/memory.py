@@ -14,6 +14,9 @@ from typing import Any
 
 from .base import SessionRecord
 
+# One encoder for every call: json.dumps() with options builds a new one each time.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
 
 class MemoryStore:
     def __init__(self, max_entries: int = 100_000, max_accounts: int = 100_000) -> None:
@@ -44,7 +47,7 @@ class MemoryStore:
         if key in self._records:
             return False
         self._records[key] = [
-            json.dumps(record.data, separators=(",", ":")),
+            _compact_json(record.data),
             record.user,
             record.created,
             record.last_seen,
@@ -72,7 +75,7 @@ class MemoryStore:
             data.update(set_data)
             for name in unset_data:
                 data.pop(name, None)
-            row[0] = json.dumps(data, separators=(",", ":"))
+            row[0] = _compact_json(data)
         for name, value in fields.items():
             row[_FIELD_INDEX[name]] = value
         self._records.move_to_end(key)

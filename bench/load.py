@@ -1,0 +1,371 @@
+"""What sessions cost: the real site under wrk, side by side with the same page
+without a session and with express + express-session.
+
+.venv/bin/python bench/load.py              # about 8 minutes; prints a Markdown table
+.venv/bin/python bench/load.py --quick      # one short round, to see that it works
+
+Needs wrk (`apt-get install wrk`); the express peer runs if `npm ci` was run
+in bench/express. Every server runs alone in its own process, with Tornado's
+access log off (--logging=warning). Machines are shared and noisy, so each
+row is the median of several rounds, and the rounds interleave the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+import tornado
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+SECRET = "bench-cookie-secret-not-for-production"
+LOGIN_FORM = {"username": "demo", "password": "demo-password"}
+FLOOD = 50_000
+CONNECTIONS = 100
+# Below the throttle's five attempts in flight per account: parallel logins
+# to one account beyond that are refused with 429, by design.
+LOGIN_CONNECTIONS = 4
+PEER = "express + express-session, plain-text dashboard"
+PARALLEL = "(e) dashboard while logins run"
+PARALLEL_LOGINS = "(e) the logins beside it"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early: {process.args}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"server did not listen on {port}: {process.args}")
+
+
+class Server:
+    def __init__(self, args: list[str], port: int, env: dict | None = None) -> None:
+        self.port = port
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        wait_for_port(port, self.process)
+
+    def rss(self) -> int:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+
+    def cpu_seconds(self) -> float:
+        """User + system time of the whole process, all threads."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def request(port: int, method: str, path: str, cookies: dict[str, str], form: dict | None = None):
+    """One request, no redirects followed; the jar takes the Set-Cookie headers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+    body = urllib.parse.urlencode(form) if form is not None else None
+    if body is not None:
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    text = response.read().decode()
+    for header in response.msg.get_all("Set-Cookie") or []:
+        name, _, rest = header.partition("=")
+        value = rest.split(";", 1)[0]
+        if value in ('""', ""):
+            cookies.pop(name, None)
+        else:
+            cookies[name] = value
+    connection.close()
+    return response.status, text
+
+
+def log_in(port: int) -> tuple[dict[str, str], str, dict[str, str]]:
+    """A browser's login: its cookies after it, and for wrk the login form
+    body with the cookies that go with it."""
+    cookies: dict[str, str] = {}
+    status, page = request(port, "GET", "/login", cookies)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
+    login_body = urllib.parse.urlencode({"_xsrf": xsrf, **LOGIN_FORM})
+    login_cookies = dict(cookies)
+    status, _ = request(port, "POST", "/login", cookies, {"_xsrf": xsrf, **LOGIN_FORM})
+    assert status == 303 and "session" in cookies, f"login failed: {status}"
+    status, page = request(port, "GET", "/dashboard", cookies)
+    assert status == 200 and "Hello, Demo User" in page, f"dashboard: {status}"
+    return cookies, login_body, login_cookies
+
+
+def cookie_header(cookies: dict[str, str]) -> list[str]:
+    return ["-H", "Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items())] if cookies else []
+
+
+def wrk(
+    url: str,
+    seconds: float,
+    *,
+    server: Server | None = None,
+    connections: int = CONNECTIONS,
+    cookies: dict | None = None,
+    expect: int = 200,
+    form_body: str | None = None,
+    stop_after: int = 0,
+    background: bool = False,
+):
+    """One wrk run; with a server, also that server's CPU time per request."""
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout=10s", "-s", str(BENCH / "wrk.lua")]
+    env = {**os.environ, "EXPECT_STATUS": str(expect), "STOP_AFTER": str(stop_after)}
+    if form_body:
+        env["FORM_BODY"] = form_body
+    cpu_before = server.cpu_seconds() if server else 0.0
+    process = subprocess.Popen([*args, *cookie_header(cookies or {}), url], env=env, stdout=subprocess.PIPE, text=True)
+    if background:
+        return process
+    result = wrk_result(process)
+    if server:
+        result["cpu_us"] = (server.cpu_seconds() - cpu_before) / max(result["requests"], 1) * 1e6
+    return result
+
+
+def wrk_result(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate()
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    result = json.loads(line.removeprefix("WRK_JSON "))
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    result["errors"] = result["unexpected"] + result["connect"] + result["read"] + result["write"] + result["timeout"]
+    return result
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.*)", cpuinfo)
+    return (
+        f"{os.cpu_count()} CPUs ({model.group(1) if model else platform.machine()}), "
+        f"Python {platform.python_version()}, Tornado {tornado.version}"
+    )
+
+
+def median(rounds: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in rounds)
+
+
+def row(name: str, rounds: list[dict]) -> str:
+    cpu = f"{median(rounds, 'cpu_us'):,.0f}" if all("cpu_us" in r for r in rounds) else "-"
+    return (
+        f"| {name} | {median(rounds, 'rps'):,.0f} | {median(rounds, 'p50_us') / 1000:.1f} | "
+        f"{median(rounds, 'p99_us') / 1000:.1f} | {cpu} | {sum(r['errors'] for r in rounds)} |"
+    )
+
+
+def ratios(top: list[dict], bottom: list[dict], key: str) -> tuple[float, str]:
+    """The median of per-round ratios (rows of one round ran a few seconds apart), and each round's."""
+    each = [x[key] / y[key] for x, y in zip(top, bottom, strict=True)]
+    return statistics.median(each), ", ".join(f"{r:.2f}" for r in each)
+
+
+def verdict(met: bool) -> str:
+    return "**met**" if met else "**missed**"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=8, help="length of each row's run in each round")
+    parser.add_argument("--soak", type=int, default=30, help="length of the -c100 error check")
+    parser.add_argument("--quick", action="store_true", help="1 round of 3 s, 5 s error check")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds, args.soak = 1, 3, 5
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+    started = time.monotonic()
+    results = measure_servers(args)
+    results["store"] = {
+        mode: json.loads(
+            subprocess.run(
+                [sys.executable, str(BENCH / "store_at_scale.py"), mode],
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                capture_output=True,
+                check=True,
+            ).stdout
+        )
+        for mode in ("memory", "tracemalloc", "sweep")
+    }
+    report(args, results, time.monotonic() - started)
+
+
+def start_servers() -> dict[str, Server]:
+    python, flags = sys.executable, [f"--cookie-secret={SECRET}", "--logging=warning"]
+    servers = {"site": Server([python, "app.py", f"--port={(port := free_port())}", *flags], port)}
+    servers["bare"] = Server(
+        [python, "bench/page_without_session.py", f"--port={(port := free_port())}", *flags],
+        port,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    if shutil.which("node") and (BENCH / "express/node_modules").is_dir():
+        servers["express"] = Server(
+            ["node", "bench/express/server.js", str(port := free_port()), SECRET], port, env={"NODE_ENV": "production"}
+        )
+    else:
+        print("express peer skipped: run `npm ci` in bench/express", file=sys.stderr)
+    return servers
+
+
+def measure_servers(args: argparse.Namespace) -> dict:
+    servers: dict[str, Server] = {}
+    try:
+        servers = start_servers()
+        site, bare, peer = servers["site"], servers["bare"], servers.get("express")
+        site_url = f"http://127.0.0.1:{site.port}"
+        cookies, login_body, login_cookies = log_in(site.port)
+
+        def logins(seconds: float, background: bool = False):
+            return wrk(
+                site_url + "/login",
+                seconds,
+                server=None if background else site,
+                connections=LOGIN_CONNECTIONS,
+                cookies=login_cookies,
+                expect=303,
+                form_body=login_body,
+                background=background,
+            )
+
+        rows = {
+            "(a) dashboard, logged in": lambda s: wrk(site_url + "/dashboard", s, server=site, cookies=cookies),
+            "(b) same page, no session": lambda s: wrk(
+                f"http://127.0.0.1:{bare.port}/bench/dashboard-without-session", s, server=bare, cookies=cookies
+            ),
+            "(c) home page, anonymous": lambda s: wrk(site_url + "/", s, server=site),
+            f"(d) logins (scrypt), -c{LOGIN_CONNECTIONS}": logins,
+        }
+        if peer:
+            peer_cookies: dict[str, str] = {}
+            status, _ = request(peer.port, "POST", "/login", peer_cookies, {"username": "demo"})
+            assert status == 303 and peer_cookies, "express login failed"
+            peer_url = f"http://127.0.0.1:{peer.port}/dashboard"
+            rows[PEER] = lambda s: wrk(peer_url, s, server=peer, cookies=peer_cookies)
+
+        # Every page once warm (templates compiled, threads started) before memory is measured.
+        warm = {name: run(2) for name, run in rows.items()}
+        anonymous: dict[str, str] = {}
+        request(site.port, "GET", "/", anonymous)
+        assert "session" not in anonymous, "an anonymous visit made a session"
+        rss_before = site.rss()
+        # wrk runs for its whole duration even once stopped: give it about enough.
+        flood_seconds = round(1.5 * FLOOD / warm["(c) home page, anonymous"]["rps"]) + 1
+        flood = wrk(site_url + "/", flood_seconds, connections=50, stop_after=FLOOD)
+        flood.update(rss_before=rss_before, rss_after=site.rss())
+
+        results: dict = {name: [] for name in (*rows, PARALLEL, PARALLEL_LOGINS)}
+        for number in range(args.rounds):
+            print(f"round {number + 1} of {args.rounds}", file=sys.stderr)
+            for name, run in rows.items():
+                results[name].append(run(args.seconds))
+            beside = logins(args.seconds + 2, background=True)
+            time.sleep(1)  # the dashboard run starts with logins already in flight
+            results[PARALLEL].append(wrk(site_url + "/dashboard", args.seconds, cookies=cookies))
+            results[PARALLEL_LOGINS].append(wrk_result(beside))
+        results["soak"] = [wrk(site_url + "/dashboard", args.soak, server=site, cookies=cookies)]
+        status, page = request(site.port, "GET", "/dashboard", cookies)
+        assert status == 200 and "Hello, Demo User" in page, "logged out during the benchmark"
+        results["flood"] = flood
+        return results
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def report(args: argparse.Namespace, results: dict, elapsed: float) -> None:
+    a, b, e = results["(a) dashboard, logged in"], results["(b) same page, no session"], results[PARALLEL]
+    flood, store, soak = results.pop("flood"), results.pop("store"), results.pop("soak")
+    print(f"\n{datetime.date.today()}: {machine()}.")
+    print(
+        f"{args.rounds} rounds of {args.seconds} s, medians; wrk -t1 -c{CONNECTIONS} unless noted; "
+        "Tornado servers run with --logging=warning (no access log).\n"
+    )
+    print("| Run | Requests/s | p50 ms | p99 ms | Server CPU µs/request | Errors |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, rounds in results.items():
+        print(row(name, rounds))
+    print(row(f"(a) again, -c{CONNECTIONS} for {args.soak} s", soak))
+    print("\nErrors: answers other than 200 (303 for logins) plus socket errors (connect, read, write, timeout).\n")
+
+    overhead, each = ratios(a, b, "rps")
+    cpu_overhead, cpu_each = ratios(b, a, "cpu_us")
+    print(
+        f"- Logged-in dashboard at >= 90% of the same page without a session: {verdict(overhead >= 0.9)}, "
+        f"{overhead:.0%} of its requests/s (rounds: {each}); "
+        f"by server CPU per request, {cpu_overhead:.0%} ({cpu_each})."
+    )
+    grown = (flood["rss_after"] - flood["rss_before"]) / 2**20
+    print(
+        f"- {flood['requests']:,} cookie-less requests grow RSS < 5 MB: {verdict(grown < 5 * 10**6 / 2**20)}, "
+        f"{flood['rss_before'] / 2**20:.1f} -> {flood['rss_after'] / 2**20:.1f} MiB ({grown:+.2f} MiB), "
+        f"{flood['errors']} errors, no session cookie for an anonymous visit."
+    )
+    memory, traced = store["memory"], store["tracemalloc"]
+    print(
+        f"- MemoryStore holds {memory['sessions']:,} sessions in < 100 MB: "
+        f"{verdict(memory['total_bytes'] < 100 * 10**6)}, {memory['total_bytes'] / 10**6:.1f} MB RSS, "
+        f"{memory['per_session']:.0f} B a session (tracemalloc: {traced['per_session']:.0f} B); "
+        "each a logged-in session with a visit counter and two flashes."
+    )
+    small, large, many = store["sweep"]["sweeps"]
+    by_size = large["median_sweep_s"] / small["median_sweep_s"]
+    by_expired = many["median_sweep_s"] / large["median_sweep_s"]
+    print(
+        f"- Sweeps cost what expired, not the store's size: {verdict(by_size < 2 < by_expired)}, "
+        f"{small['expired']:,} expired of {small['size']:,}: {small['median_sweep_s'] * 1000:.1f} ms, "
+        f"of {large['size']:,}: {large['median_sweep_s'] * 1000:.1f} ms ({by_size:.1f}x for a 10x store); "
+        f"{many['expired']:,} of {many['size']:,}: {many['median_sweep_s'] * 1000:.1f} ms ({by_expired:.1f}x for 10x "
+        f"expired); nothing due: {large['median_sweep_nothing_due_s'] * 1e6:.1f} µs (every load() checks)."
+    )
+    stall, each = ratios(e, a, "p99_us")
+    print(
+        f"- Dashboard p99 with logins in parallel within 2x of without: {verdict(stall <= 2)}, "
+        f"{stall:.2f}x (rounds: {each})."
+    )
+    errors = sum(r["errors"] for rounds in results.values() for r in rounds)
+    print(
+        f"- Zero errors under {CONNECTIONS} connections for {args.soak} s: {verdict(soak[0]['errors'] == 0)}, "
+        f"{soak[0]['errors']} errors in {soak[0]['requests']:,} requests ({errors} in all other runs)."
+    )
+    if PEER in results:
+        versus, each = ratios(a, results[PEER], "rps")
+        print(
+            f"- Our HTML dashboard at least as fast as express-session's plain-text one: {verdict(versus >= 1)}, "
+            f"{versus:.0%} of its requests/s (rounds: {each})."
+        )
+    print(f"\nWhole run: {elapsed / 60:.1f} min.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Active sessions: see where you are signed in, and end any other session.
+
+Pages and forms name a session by a handle, a short digest of its store key:
+never the session ID, which would let anyone who saw the page use it.
+A handle is looked up only among the signed-in user's own sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import tornado.web
+
+from handlers.base import BaseHandler
+from sessions import SessionRecord
+from sessions.session import store_key
+
+
+def handle(key: str) -> str:
+    return hashlib.sha256(b"handle:" + key.encode()).hexdigest()[:20]
+
+
+class ActiveSessionsBase(BaseHandler):
+    async def other_sessions(self) -> dict[str, SessionRecord]:
+        """The user's live sessions except this one, by store key."""
+        mine = await self.session_store.find_by_user(self.current_user, self.session_config.clock())
+        mine.pop(store_key(self.session.id), None)
+        return mine
+
+
+class ActiveSessionsHandler(ActiveSessionsBase):
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        others = sorted((await self.other_sessions()).items(), key=lambda item: -item[1].last_seen)
+        self.render("sessions.html", current=self.session, others=[(handle(key), record) for key, record in others])
+
+
+class RevokeSessionHandler(ActiveSessionsBase):
+    @tornado.web.authenticated
+    async def post(self, session_handle: str) -> None:
+        keys = [key for key in await self.other_sessions() if handle(key) == session_handle]
+        if not keys:
+            raise tornado.web.HTTPError(404, reason="No such session")
+        await self.session_store.delete(keys[0])
+        self.session.flash("That session has ended. Its next request will need to log in again.", "success")
+        self.redirect("/sessions", status=303)
+
+
+class RevokeOtherSessionsHandler(ActiveSessionsBase):
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        others = await self.other_sessions()
+        for key in others:
+            await self.session_store.delete(key)
+        ended = f"{len(others)} other session{'' if len(others) == 1 else 's'}"
+        self.session.flash(f"Signed out {ended}. Only this one is still signed in.", "success")
+        self.redirect("/sessions", status=303)

@@ -1,0 +1,360 @@
+"""MongoStore behind the real site, over HTTP: the database round trips each
+request costs, and what a visitor sees when MongoDB is down or fails midway.
+
+Round trips are counted on mongomock-motor by a wrapper around the
+collections, and on a real server (when MONGODB_URL is set) by PyMongo's
+command monitoring. The outage tests use the real drivers, Motor and PyMongo's
+AsyncMongoClient, pointed at a port where nothing listens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import uuid
+
+import pytest
+import tornado.web
+from conftest import COOKIE_SECRET
+from mongomock_motor import AsyncMongoMockClient
+from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import AsyncMongoClient, monitoring
+from pymongo.errors import AutoReconnect
+from test_stores import record
+from tornado.options import options
+
+from app import open_store
+from sessions import MongoStore, SessionConfig
+
+pytestmark = pytest.mark.gen_test
+
+MONGODB_URL = os.environ.get("MONGODB_URL")
+DATABASE_COMMANDS = {
+    "find_one": "find",
+    "find": "find",
+    "insert_one": "insert",
+    "update_one": "update",
+    "delete_one": "delete",
+    "count_documents": "aggregate",
+    "find_one_and_update": "findAndModify",
+}
+
+
+class CountingCollection:
+    """A real (mongomock-motor) collection that notes each command sent to it."""
+
+    def __init__(self, collection, commands: list[tuple[str, str]], fail: set[str] | None = None) -> None:
+        self.collection = collection
+        self.commands = commands
+        # Methods that raise a driver error, as if MongoDB had gone: "insert_one",
+        # "sessions.delete_one" (on that collection only) or "*".
+        self.fail = fail if fail is not None else set()
+
+    def __getattr__(self, name: str):
+        method = getattr(self.collection, name)
+        if name not in DATABASE_COMMANDS:
+            return method
+
+        def counted(*args, **kwargs):
+            if {name, f"{self.collection.name}.{name}", "*"} & self.fail:
+                raise AutoReconnect("connection closed")
+            self.commands.append((self.collection.name, DATABASE_COMMANDS[name]))
+            return method(*args, **kwargs)
+
+        return counted
+
+
+class CommandLog(monitoring.CommandListener):
+    """PyMongo's command monitoring: what a real server was actually sent."""
+
+    def __init__(self, commands: list[tuple[str, str]]) -> None:
+        self.commands = commands
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in DATABASE_COMMANDS.values():
+            self.commands.append((event.command[event.command_name], event.command_name))
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+BACKENDS = ["mongomock-counting-wrapper"] + (["real-server-command-monitoring"] if MONGODB_URL else [])
+
+
+@pytest.fixture
+def sent() -> list[tuple[str, str]]:
+    """The commands the counted store sent, as (collection, command) pairs."""
+    return []
+
+
+@pytest.fixture(params=BACKENDS)
+def counted_store(request, sent, io_loop):
+    if request.param.startswith("mongomock"):
+        database = AsyncMongoMockClient(tz_aware=True)["tests"]
+        store = MongoStore(
+            CountingCollection(database["sessions"], sent),
+            CountingCollection(database["sessions_login_failures"], sent),
+        )
+        yield store
+        return
+    client = AsyncIOMotorClient(MONGODB_URL, tz_aware=True, event_listeners=[CommandLog(sent)])
+    database = client.get_default_database("tornado_sessions_test")
+    store = MongoStore(database[f"sessions_{uuid.uuid4().hex}"])
+    io_loop.run_sync(store.create_indexes)
+    yield store
+    io_loop.run_sync(store.collection.drop)
+    io_loop.run_sync(store.login_failures_collection.drop)
+    client.close()
+
+
+@pytest.fixture
+def store(request):
+    """The app's store (conftest's `app` takes it): the one the test asks for,
+    `counted_store`, `unreachable_store` or `flaky_store`."""
+    if "counted_store" in request.fixturenames:
+        return request.getfixturevalue("counted_store")
+    if "unreachable_store" in request.fixturenames:
+        return request.getfixturevalue("unreachable_store")
+    if "flaky_store" in request.fixturenames:
+        return request.getfixturevalue("flaky_store")
+    raise LookupError("ask for counted_store, unreachable_store or flaky_store")
+
+
+def sent_to(collection, sent: list, since: int = 0) -> list[str]:
+    return [command for name, command in sent[since:] if name == collection.name]
+
+
+async def test_round_trips_per_request(browser, counted_store, sent, clock, session_config):
+    async def round_trips(request):
+        mark = len(sent)
+        response = await request
+        assert response.code < 400
+        sessions, failures = counted_store.collection, counted_store.login_failures_collection
+        return sent_to(sessions, sent, mark), sent_to(failures, sent, mark)
+
+    # Login: one insert for the session; the throttle reads, counts and
+    # clears the account's failures.
+    login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
+    assert await round_trips(browser.request("/login", "POST", login_form)) == (
+        ["insert"],
+        ["find", "findAndModify", "delete"],
+    )
+    # A known session that nothing changed: one read, no write.
+    assert await round_trips(browser.get("/")) == (["find"], [])
+    assert await round_trips(browser.get("/")) == (["find"], [])
+    # Once touch_after has passed, one write moves the idle expiry on.
+    clock.advance(session_config.touch_after)
+    assert await round_trips(browser.get("/")) == (["find", "update"], [])
+    assert await round_trips(browser.get("/")) == (["find"], [])
+    # The dashboard counts visits: one read, one write.
+    assert await round_trips(browser.get("/dashboard")) == (["find", "update"], [])
+    # Logout: read, a new record for the "logged out" message, delete the old.
+    logout_form = {"_xsrf": await browser.xsrf("/")}
+    assert await round_trips(browser.request("/logout", "POST", logout_form)) == (["find", "insert", "delete"], [])
+    # The message is shown once, then its record goes.
+    assert await round_trips(browser.get("/")) == (["find", "delete"], [])
+    assert await round_trips(browser.get("/")) == ([], [])
+
+
+@pytest.mark.parametrize("session_config", [SessionConfig(save_uninitialized=True)])
+async def test_login_over_a_visitor_session_inserts_then_deletes_the_old_one(
+    browser, counted_store, sent, session_config
+):
+    token = await browser.xsrf("/login")  # save_uninitialized: the visitor's record is made here
+    assert sent_to(counted_store.collection, sent) == ["insert"]
+    mark = len(sent)
+    assert (
+        await browser.request("/login", "POST", {"username": "demo", "password": "demo-password", "_xsrf": token})
+    ).code == 303
+    assert sent_to(counted_store.collection, sent, mark) == ["find", "insert", "delete"]
+
+
+# Faults. MongoDB cannot be installed here, so "down" is either a real
+# driver pointed at a port where nothing listens, or (to bring it back
+# without a restart) the collection wrapper raising the driver's errors.
+
+
+@pytest.fixture
+def closed_port():
+    """A port bound but not listening: connecting is refused at once, and no
+    other program can start listening there during the test."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+DRIVERS = {"motor": AsyncIOMotorClient, "pymongo-async": AsyncMongoClient}
+
+
+@pytest.fixture(params=DRIVERS)
+def unreachable_store(request, closed_port, io_loop):
+    client = DRIVERS[request.param](
+        f"mongodb://127.0.0.1:{closed_port}/tornado_sessions",
+        tz_aware=True,
+        serverSelectionTimeoutMS=300,
+        connectTimeoutMS=300,
+        socketTimeoutMS=300,
+    )
+    yield MongoStore(client.get_default_database()["sessions"])
+    closing = client.close()
+    if closing is not None:
+        io_loop.run_sync(lambda: closing)
+
+
+async def test_every_store_call_raises_store_unavailable_when_mongodb_is_down(unreachable_store):
+    calls = {
+        "create_indexes": unreachable_store.create_indexes(),
+        "load": unreachable_store.load("k", 0.0),
+        "create": unreachable_store.create("k", record()),
+        "update": unreachable_store.update("k", {"a": 1}, ["b"], {"last_seen": 1.0}),
+        "update nothing": unreachable_store.update("k", {}, [], {}),
+        "delete": unreachable_store.delete("k"),
+        "find_by_user": unreachable_store.find_by_user("demo", 0.0),
+        "login_failures": unreachable_store.login_failures("demo"),
+        "add_login_failure": unreachable_store.add_login_failure("demo", 0.0),
+        "clear_login_failures": unreachable_store.clear_login_failures("demo"),
+    }
+    # At once, so the test waits out one server-selection timeout, not ten.
+    outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
+    assert {name: type(outcome).__name__ for name, outcome in zip(calls, outcomes, strict=True)} == dict.fromkeys(
+        calls, "StoreUnavailable"
+    )
+
+
+def signed_session_cookie() -> str:
+    """What a browser that logged in before the outage still sends."""
+    session_id = secrets.token_urlsafe(32)
+    return tornado.web.create_signed_value(COOKIE_SECRET, "session", session_id, version=2).decode()
+
+
+async def test_with_mongodb_down_pages_without_a_session_still_work(browser, unreachable_store):
+    assert (await browser.get("/")).code == 200
+    assert (await browser.get("/login")).code == 200
+    assert (await browser.get("/static/site.css")).code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/dashboard"])
+async def test_with_mongodb_down_a_session_gets_503_and_keeps_its_cookie(browser, unreachable_store, path):
+    browser.cookies["session"] = cookie = signed_session_cookie()
+    response = await browser.get(path)
+    assert response.code == 503
+    assert response.headers["Retry-After"] == "5"
+    page = response.body.decode()
+    assert "try again in a few seconds" in page
+    assert "Timeout" not in page and "127.0.0.1" not in page
+    assert browser.cookies.get("session") == cookie, "an outage is not a logout"
+
+
+async def test_with_mongodb_down_login_gets_503_and_no_session(browser, unreachable_store):
+    response = await browser.login()
+    assert response.code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "session" not in browser.cookies
+
+
+# Failures midway, and recovery without a restart: the wrapper raises the
+# driver's own errors for chosen methods of a working collection.
+
+
+@pytest.fixture
+def flaky():
+    return set()
+
+
+@pytest.fixture
+def flaky_store(flaky):
+    database = AsyncMongoMockClient(tz_aware=True)["tests"]
+    return MongoStore(
+        CountingCollection(database["sessions"], [], flaky),
+        CountingCollection(database["sessions_login_failures"], [], flaky),
+    )
+
+
+def visits(response) -> str:
+    page = response.body.decode()
+    return page.split("viewed this page <strong>", 1)[1].split("</strong>", 1)[0]
+
+
+async def test_a_failed_save_answers_503_and_keeps_the_previous_session(browser, flaky_store, flaky):
+    await browser.login()
+    assert visits(await browser.get("/dashboard")) == "1"
+    cookie = browser.cookies["session"]
+    flaky.add("update_one")
+    response = await browser.get("/dashboard")
+    assert response.code == 503 and response.headers["Retry-After"] == "5"
+    assert browser.cookies["session"] == cookie
+    flaky.clear()
+    response = await browser.get("/dashboard")
+    assert response.code == 200
+    assert visits(response) == "2", "the failed request's change was not kept, the earlier one was"
+
+
+async def test_a_failed_login_write_leaves_the_visitor_logged_out(browser, flaky_store, flaky):
+    flaky.add("insert_one")
+    response = await browser.login()
+    assert response.code == 503
+    assert "session" not in browser.cookies
+    flaky.clear()
+    assert (await browser.get("/dashboard")).code == 302
+
+
+async def test_a_failed_delete_of_the_old_record_at_login_keeps_the_previous_session(browser, flaky_store, flaky):
+    await browser.login()
+    assert visits(await browser.get("/dashboard")) == "1"
+    cookie = browser.cookies["session"]
+    flaky.add("sessions.delete_one")
+    form = {"username": "demo", "password": "demo-password"}
+    assert (await browser.post("/login", form, xsrf_from="/")).code == 503
+    assert browser.cookies["session"] == cookie
+    flaky.clear()
+    assert visits(await browser.get("/dashboard")) == "2"
+
+
+async def test_when_mongodb_comes_back_requests_succeed_without_a_restart(browser, flaky_store, flaky):
+    await browser.login()
+    flaky.add("*")
+    assert (await browser.get("/dashboard")).code == 503
+    assert (await browser.get("/dashboard")).code == 503
+    flaky.clear()
+    response = await browser.get("/dashboard")
+    assert response.code == 200 and visits(response) == "1"
+
+
+# How `--session-store=mongodb://...` becomes a store.
+
+
+@pytest.fixture
+def mongodb_timeout():
+    saved = options.mongodb_timeout
+    options.mongodb_timeout = 1.5
+    yield
+    options.mongodb_timeout = saved
+
+
+@pytest.mark.parametrize(
+    "url,collection",
+    [
+        ("mongodb://127.0.0.1:27017/mysite", "mysite.sessions"),
+        ("mongodb://127.0.0.1:27017", "tornado_sessions.sessions"),
+        ("mongodb://db1:27017,db2:27017/mysite?replicaSet=rs0", "mysite.sessions"),
+    ],
+)
+def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(mongodb_timeout, url, collection):
+    store = open_store(url)
+    client = store.collection.database.client
+    assert isinstance(client, AsyncIOMotorClient) and store.collection.full_name == collection
+    pool = client.options.pool_options
+    assert (client.options.server_selection_timeout, pool.connect_timeout, pool.socket_timeout) == (1.5, 1.5, 1.5)
+    assert client.codec_options.tz_aware
+    client.close()
+
+
+@pytest.mark.parametrize("url", ["mongodb://127.0.0.1:port/x", "mongodb://", "redis://127.0.0.1/0"])
+def test_an_unusable_store_url_is_refused_with_a_message(url):
+    with pytest.raises(SystemExit, match="--session-store: "):
+        open_store(url)

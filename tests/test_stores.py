@@ -1,0 +1,288 @@
+"""One test suite for every session store: MemoryStore, MongoStore on
+mongomock-motor, and MongoStore on a real MongoDB server (through Motor and
+through PyMongo's AsyncMongoClient) when MONGODB_URL is set. The test IDs say
+which store ran, e.g. test_create_then_load[MongoStore-mongomock]."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+
+from sessions import MemoryStore, MongoStore, SessionRecord
+from sessions.session import store_key
+
+pytestmark = pytest.mark.gen_test
+
+MONGODB_URL = os.environ.get("MONGODB_URL")
+NOW = 1_800_000_000.0
+STORES = ["MemoryStore", "MongoStore-mongomock"]
+if MONGODB_URL:
+    STORES += ["MongoStore-motor-real-server", "MongoStore-pymongo-real-server"]
+
+
+def real_server_client(kind: str):
+    """A client for the server at MONGODB_URL, made inside the running event loop."""
+    from motor.motor_asyncio import AsyncIOMotorClient
+    from pymongo import AsyncMongoClient
+
+    client_class = AsyncIOMotorClient if "motor" in kind else AsyncMongoClient
+    return client_class(MONGODB_URL, tz_aware=True, serverSelectionTimeoutMS=5000)
+
+
+def open_store(kind: str, io_loop):
+    if kind == "MemoryStore":
+        yield MemoryStore()
+        return
+    if kind == "MongoStore-mongomock":
+        yield MongoStore(AsyncMongoMockClient(tz_aware=True)["tests"]["sessions"])
+        return
+    client = real_server_client(kind)
+    store = MongoStore(client.get_default_database("tornado_sessions_test")[f"sessions_{uuid.uuid4().hex}"])
+    io_loop.run_sync(store.create_indexes)
+    yield store
+
+    async def drop_and_close():
+        await store.collection.drop()
+        await store.login_failures_collection.drop()
+        closing = client.close()
+        if closing is not None:  # PyMongo's AsyncMongoClient.close() is a coroutine
+            await closing
+
+    io_loop.run_sync(drop_and_close)
+
+
+@pytest.fixture(params=STORES)
+def any_store(request, io_loop):
+    yield from open_store(request.param, io_loop)
+
+
+def record(user: str | None = "demo", data: dict | None = None, **times) -> SessionRecord:
+    times = {"created": NOW, "last_seen": NOW, "expires": NOW + 1800, **times}
+    return SessionRecord(data={"visits": 1} if data is None else data, user=user, client="Firefox on Linux", **times)
+
+
+def key(n: int = 0) -> str:
+    return store_key(f"session-{n}")
+
+
+async def test_create_then_load_gives_the_record_back(any_store):
+    stored = record(data={"visits": 3, "cart": ["tea", {"cups": 2}], "name": "Zoë \"quoted\" 'x'"}, remember=True)
+    assert await any_store.create(key(), stored)
+    assert await any_store.load(key(), NOW) == stored
+
+
+async def test_every_kind_of_json_value_comes_back_the_same(any_store):
+    data = {
+        "widest": 2**63 - 1,
+        "lowest": -(2**63),
+        "float": 0.1,
+        "flags": [True, False, None, 0, 1],
+        "nested": {"list": [1, {"deeper": [[]]}], "empty": {}},
+        "text": "日本語 \u0000 <b>&amp;</b>",
+    }
+    await any_store.create(key(), record(data=data))
+    loaded = (await any_store.load(key(), NOW)).data
+    assert loaded == data
+    assert [type(value) for value in loaded["flags"]] == [bool, bool, type(None), int, int]
+
+
+async def test_times_keep_fractions_of_a_second_to_the_millisecond(any_store):
+    await any_store.create(key(), record(created=NOW + 0.25, last_seen=NOW + 0.5, expires=NOW + 1800.75))
+    loaded = await any_store.load(key(), NOW)
+    assert (loaded.created, loaded.last_seen, loaded.expires) == (NOW + 0.25, NOW + 0.5, NOW + 1800.75)
+
+
+async def test_a_taken_key_is_refused_and_the_first_record_kept(any_store):
+    assert await any_store.create(key(), record(user="first"))
+    assert not await any_store.create(key(), record(user="second"))
+    assert (await any_store.load(key(), NOW)).user == "first"
+
+
+async def test_unknown_key_loads_as_none(any_store):
+    assert await any_store.load(key(404), NOW) is None
+
+
+async def test_an_expired_record_is_never_loaded(any_store):
+    await any_store.create(key(), record(expires=NOW + 60))
+    assert await any_store.load(key(), NOW + 59.999) is not None
+    assert await any_store.load(key(), NOW + 60) is None
+    assert await any_store.load(key(), NOW + 3600) is None
+
+
+async def test_update_sets_and_removes_only_the_keys_given(any_store):
+    await any_store.create(key(), record(data={"visits": 1, "theme": "dark", "flash": "hi"}))
+    assert await any_store.update(key(), {"visits": 2, "new": [1, 2]}, ["flash"], {})
+    assert (await any_store.load(key(), NOW)).data == {"visits": 2, "theme": "dark", "new": [1, 2]}
+
+
+async def test_update_moves_record_fields(any_store):
+    await any_store.create(key(), record(user=None))
+    fields = {"user": "demo", "remember": True, "last_seen": NOW + 10, "expires": NOW + 7200}
+    assert await any_store.update(key(), {}, [], fields)
+    loaded = await any_store.load(key(), NOW + 10)
+    assert (loaded.user, loaded.remember, loaded.last_seen, loaded.expires) == ("demo", True, NOW + 10, NOW + 7200)
+    assert loaded.created == NOW and loaded.data == {"visits": 1}
+
+
+async def test_update_never_brings_back_a_deleted_record(any_store):
+    await any_store.create(key(), record())
+    await any_store.delete(key())
+    assert not await any_store.update(key(), {"visits": 9}, [], {"last_seen": NOW, "expires": NOW + 1800})
+    assert not await any_store.update(key(), {}, [], {})
+    assert await any_store.load(key(), NOW) is None
+
+
+async def test_concurrent_updates_of_different_keys_both_stay(any_store):
+    await any_store.create(key(), record(data={}))
+    await asyncio.gather(
+        any_store.update(key(), {"a": 1}, [], {"last_seen": NOW + 1}),
+        any_store.update(key(), {"b": 2}, [], {"last_seen": NOW + 2}),
+    )
+    assert (await any_store.load(key(), NOW)).data == {"a": 1, "b": 2}
+
+
+async def test_loaded_data_is_a_copy(any_store):
+    await any_store.create(key(), record(data={"items": [1]}))
+    (await any_store.load(key(), NOW)).data["items"].append(2)
+    assert (await any_store.load(key(), NOW)).data == {"items": [1]}
+
+
+async def test_delete_removes_one_record_and_ignores_unknown_keys(any_store):
+    await any_store.create(key(1), record())
+    await any_store.create(key(2), record())
+    await any_store.delete(key(1))
+    await any_store.delete(key(404))
+    assert await any_store.load(key(1), NOW) is None
+    assert await any_store.load(key(2), NOW) is not None
+
+
+async def test_find_by_user_lists_that_users_live_sessions_only(any_store):
+    await any_store.create(key(1), record(user="demo"))
+    await any_store.create(key(2), record(user="demo", expires=NOW + 10))
+    await any_store.create(key(3), record(user="other"))
+    await any_store.create(key(4), record(user=None))
+    assert set(await any_store.find_by_user("demo", NOW)) == {key(1), key(2)}
+    assert set(await any_store.find_by_user("demo", NOW + 10)) == {key(1)}
+    assert (await any_store.find_by_user("other", NOW))[key(3)].user == "other"
+    assert await any_store.find_by_user("nobody", NOW) == {}
+
+
+async def test_login_failures_count_up_per_account_and_clear(any_store):
+    assert await any_store.login_failures("demo") == (0, 0.0)
+    assert await any_store.add_login_failure("demo", NOW) == (1, NOW)
+    assert await any_store.add_login_failure("demo", NOW + 5) == (2, NOW + 5)
+    await any_store.add_login_failure("other", NOW)
+    assert await any_store.login_failures("demo") == (2, NOW + 5)
+    await any_store.clear_login_failures("demo")
+    assert await any_store.login_failures("demo") == (0, 0.0)
+    assert await any_store.login_failures("other") == (1, NOW)
+
+
+async def test_login_failures_counted_at_once_all_count(any_store):
+    await asyncio.gather(*(any_store.add_login_failure("demo", NOW) for _ in range(10)))
+    assert await any_store.login_failures("demo") == (10, NOW)
+
+
+async def test_login_failures_are_kept_apart_from_sessions(any_store):
+    await any_store.add_login_failure(key(), NOW)
+    assert await any_store.load(key(), NOW) is None
+    await any_store.create(key(), record())
+    await any_store.clear_login_failures(key())
+    assert await any_store.load(key(), NOW) is not None
+
+
+# What only MongoStore promises: the document's shape, its indexes, queries
+# by exact strings, and unreadable documents read as missing.
+
+MONGO_STORES = [kind for kind in STORES if kind.startswith("MongoStore")]
+
+
+@pytest.fixture(params=MONGO_STORES)
+def mongo_store(request, io_loop):
+    yield from open_store(request.param, io_loop)
+
+
+async def test_a_session_is_one_document_keyed_by_the_digest(mongo_store):
+    session_id = "raw-session-id-never-stored-" + uuid.uuid4().hex
+    await mongo_store.create(store_key(session_id), record(data={"visits": 1}))
+    document = await mongo_store.collection.find_one({})
+    assert document == {
+        "_id": store_key(session_id),
+        "data": {"visits": 1},
+        "user": "demo",
+        "client": "Firefox on Linux",
+        "remember": False,
+        "created": datetime.fromtimestamp(NOW, UTC),
+        "last_seen": datetime.fromtimestamp(NOW, UTC),
+        "expires": datetime.fromtimestamp(NOW + 1800, UTC),
+    }
+    assert session_id not in repr(document)
+
+
+async def test_indexes_expire_sessions_and_failures_and_find_users(mongo_store):
+    await mongo_store.create_indexes()
+    await mongo_store.create_indexes()  # again, as every start-up does
+    sessions = {tuple(i["key"]): i for i in (await mongo_store.collection.index_information()).values()}
+    failures = {tuple(i["key"]): i for i in (await mongo_store.login_failures_collection.index_information()).values()}
+    assert sessions[(("expires", 1),)]["expireAfterSeconds"] == 0
+    assert (("user", 1),) in sessions
+    assert failures[(("last", 1),)]["expireAfterSeconds"] == 24 * 3600
+
+
+@pytest.mark.parametrize("value", [{"$ne": None}, {"$gt": ""}, ["a"], 1, None, b"bytes"])
+async def test_only_plain_strings_reach_a_query(mongo_store, value):
+    await mongo_store.create(key(), record())
+    calls = [
+        mongo_store.load(value, NOW),
+        mongo_store.update(value, {"visits": 0}, [], {}),
+        mongo_store.delete(value),
+        mongo_store.find_by_user(value, NOW),
+        mongo_store.login_failures(value),
+        mongo_store.add_login_failure(value, NOW),
+        mongo_store.clear_login_failures(value),
+    ]
+    for call in calls:
+        with pytest.raises(TypeError):
+            await call
+    assert (await mongo_store.load(key(), NOW)).data == {"visits": 1}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"data": "not a document"},
+        {"data": None},
+        {"user": 42},
+        {"created": "yesterday"},
+        {"last_seen": None},
+        {"client": ["x"]},
+        {"remember": "yes"},
+    ],
+)
+async def test_an_unreadable_document_reads_as_missing(mongo_store, damage):
+    await mongo_store.create(key(), record())
+    await mongo_store.collection.update_one({"_id": key()}, {"$set": damage})
+    assert await mongo_store.load(key(), NOW) is None
+    assert await mongo_store.find_by_user("demo", NOW) == {}
+
+
+async def test_a_document_missing_fields_reads_as_missing(mongo_store):
+    expires = datetime.fromtimestamp(NOW + 1800, UTC)
+    await mongo_store.collection.insert_one({"_id": key(), "user": "demo", "expires": expires})
+    assert await mongo_store.load(key(), NOW) is None
+    assert await mongo_store.find_by_user("demo", NOW) == {}
+
+
+async def test_a_client_without_tz_aware_reads_times_as_utc():
+    store = MongoStore(AsyncMongoMockClient()["tests"]["sessions"])
+    stored = record(created=NOW + 0.5)
+    await store.create(key(), stored)
+    assert (await store.collection.find_one({}))["created"].tzinfo is None
+    assert await store.load(key(), NOW) == stored
+    await store.add_login_failure("demo", NOW)
+    assert await store.login_failures("demo") == (1, NOW)

@@ -1,0 +1,60 @@
+"""Login throttling per account: after a few failures in a row, wait longer
+before each further try.
+
+Per account, not per IP address: an attacker guessing one password from many
+addresses is still slowed down. The counts live in the session store, so the
+limit holds across processes when the store is MongoDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from sessions import SessionStore
+
+FREE_ATTEMPTS = 5
+FIRST_WAIT = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(minutes=15)
+FORGET_AFTER = timedelta(days=1)
+
+
+def seconds_to_wait(failures: int) -> float:
+    """30 s after the fifth failure in a row, doubling with each one, at most 15 min."""
+    if failures < FREE_ATTEMPTS:
+        return 0.0
+    doublings = min(failures - FREE_ATTEMPTS, 16)
+    return min(FIRST_WAIT * 2**doublings, LONGEST_WAIT).total_seconds()
+
+
+def account_key(username: str) -> str:
+    # People sometimes type a password into the username box: keep only a digest.
+    return "login:" + hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class LoginThrottle:
+    def __init__(self, store: SessionStore, username: str) -> None:
+        self.store = store
+        self.key = account_key(username)
+
+    async def try_again_at(self, now: float) -> float | None:
+        """None if this attempt may check the password, else when it may.
+
+        The attempt counts as a failure from here on, until succeeded() is
+        called: a burst of parallel guesses cannot all slip in while the
+        first ones are still being hashed.
+        """
+        failures, last = await self.store.login_failures(self.key)
+        if failures and now - last > FORGET_AFTER.total_seconds():
+            await self.store.clear_login_failures(self.key)
+            failures = 0
+        if now < last + seconds_to_wait(failures):
+            return last + seconds_to_wait(failures)
+        counted, _ = await self.store.add_login_failure(self.key, now)
+        if counted > max(failures + 1, FREE_ATTEMPTS):
+            # Other attempts were counted between our read and our write.
+            return now + seconds_to_wait(counted)
+        return None
+
+    async def succeeded(self) -> None:
+        await self.store.clear_login_failures(self.key)
