@@ -139,7 +139,10 @@ def open_store(url: str) -> SessionStore:
         )
     except (pymongo.errors.ConfigurationError, ValueError) as e:
         raise SystemExit(f"--session-store: not a usable MongoDB URL: {e}") from None
-    return MongoStore(client.get_default_database("tornado_sessions")["sessions"])
+    # One second more than the driver's timeouts, so that usually the driver
+    # says what went wrong; the store's own limit catches time spent queuing.
+    collection = client.get_default_database("tornado_sessions")["sessions"]
+    return MongoStore(collection, timeout=options.mongodb_timeout + 1)
 
 
 async def create_indexes(store: MongoStore) -> None:

@@ -23,7 +23,7 @@ def seconds_to_wait(failures: int) -> float:
     """30 s after the fifth failure in a row, doubling with each one, at most 15 min."""
     if failures < FREE_ATTEMPTS:
         return 0.0
-    doublings = min(failures - FREE_ATTEMPTS, 16)
+    doublings = min(failures - FREE_ATTEMPTS, 16)  # far past the cap, and timedelta cannot overflow
     return min(FIRST_WAIT * 2**doublings, LONGEST_WAIT).total_seconds()
 
 

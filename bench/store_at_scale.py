@@ -75,7 +75,7 @@ def memory(measure: str) -> dict:
     }
 
 
-def sweep(rounds: int = 5) -> dict:
+def sweep(rounds: int = 7) -> dict:
     result = []
     for size, expired in SWEEPS:
         expired_times, idle_times = [], []

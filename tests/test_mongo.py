@@ -59,11 +59,15 @@ class CountingCollection:
 
         def counted(*args, **kwargs):
             if {name, f"{self.collection.name}.{name}", "*"} & self.fail:
-                raise AutoReconnect("connection closed")
+                return lost_connection()  # the drivers raise when awaited, not when called
             self.commands.append((self.collection.name, DATABASE_COMMANDS[name]))
             return method(*args, **kwargs)
 
         return counted
+
+
+async def lost_connection():
+    raise AutoReconnect("connection closed")
 
 
 class CommandLog(monitoring.CommandListener):
@@ -224,6 +228,19 @@ async def test_every_store_call_raises_store_unavailable_when_mongodb_is_down(un
     assert {name: type(outcome).__name__ for name, outcome in zip(calls, outcomes, strict=True)} == dict.fromkeys(
         calls, "StoreUnavailable"
     )
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+async def test_the_store_answers_within_its_own_timeout_whatever_the_driver_waits(closed_port, driver):
+    # Driver timeouts far beyond the store's, and more calls at once than
+    # Motor has threads (5 per CPU): each still ends after the store's timeout.
+    client = DRIVERS[driver](f"mongodb://127.0.0.1:{closed_port}/x", serverSelectionTimeoutMS=10_000)
+    store = MongoStore(client.get_default_database()["sessions"], timeout=0.3)
+    outcomes = await asyncio.gather(*(store.load(f"key{n}", 0.0) for n in range(50)), return_exceptions=True)
+    assert {str(outcome) for outcome in outcomes} == {"MongoDB: no answer within 0.3 s"}
+    closing = client.close()
+    if closing is not None:
+        await closing
 
 
 def signed_session_cookie() -> str:

@@ -34,7 +34,7 @@ def real_server_client(kind: str):
     return client_class(MONGODB_URL, tz_aware=True, serverSelectionTimeoutMS=5000)
 
 
-def open_store(kind: str, io_loop):
+def store_of_kind(kind: str, io_loop):
     if kind == "MemoryStore":
         yield MemoryStore()
         return
@@ -58,7 +58,7 @@ def open_store(kind: str, io_loop):
 
 @pytest.fixture(params=STORES)
 def any_store(request, io_loop):
-    yield from open_store(request.param, io_loop)
+    yield from store_of_kind(request.param, io_loop)
 
 
 def record(user: str | None = "demo", data: dict | None = None, **times) -> SessionRecord:
@@ -204,7 +204,7 @@ MONGO_STORES = [kind for kind in STORES if kind.startswith("MongoStore")]
 
 @pytest.fixture(params=MONGO_STORES)
 def mongo_store(request, io_loop):
-    yield from open_store(request.param, io_loop)
+    yield from store_of_kind(request.param, io_loop)
 
 
 async def test_a_session_is_one_document_keyed_by_the_digest(mongo_store):

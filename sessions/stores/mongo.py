@@ -14,10 +14,10 @@ day after the last failure.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+import asyncio
+from collections.abc import Awaitable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -26,35 +26,56 @@ from .base import SessionRecord, StoreUnavailable
 
 FORGET_LOGIN_FAILURES_AFTER = 24 * 3600
 _TIME_FIELDS = ("created", "last_seen", "expires")
+T = TypeVar("T")
 
 
 class MongoStore:
-    def __init__(self, collection: Any, login_failures: Any = None) -> None:
+    def __init__(self, collection: Any, login_failures: Any = None, timeout: float = 5.0) -> None:
+        """`timeout` bounds each call, in seconds, whatever the driver's own timeouts."""
         self.collection = collection
+        self.timeout = timeout
         self.login_failures_collection = (
             login_failures if login_failures is not None else collection.database[f"{collection.name}_login_failures"]
         )
 
+    async def _call(self, operation: Awaitable[T]) -> T:
+        """The operation's result, or StoreUnavailable within `timeout`."""
+        task = asyncio.ensure_future(operation)
+        # Motor queues operations for its threads, and no driver setting limits
+        # that wait; a cancelled PyMongo operation may not stop at once either.
+        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        if not done:
+            task.cancel()
+            task.add_done_callback(_ignore_outcome)
+            raise StoreUnavailable(f"MongoDB: no answer within {self.timeout:g} s")
+        try:
+            return task.result()
+        except DuplicateKeyError:
+            raise
+        except PyMongoError as e:
+            # Timeouts, refused connections, a primary stepping down, lost
+            # credentials: to a visitor all of these mean "try again shortly".
+            raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
+
     async def create_indexes(self) -> None:
         """Idempotent: creating an index that exists already changes nothing."""
-        with _unavailable_on_driver_error():
-            await self.collection.create_index("expires", expireAfterSeconds=0)
-            await self.collection.create_index("user")
-            await self.login_failures_collection.create_index("last", expireAfterSeconds=FORGET_LOGIN_FAILURES_AFTER)
+        await self._call(self.collection.create_index("expires", expireAfterSeconds=0))
+        await self._call(self.collection.create_index("user"))
+        failures = self.login_failures_collection
+        await self._call(failures.create_index("last", expireAfterSeconds=FORGET_LOGIN_FAILURES_AFTER))
 
     async def load(self, key: str, now: float) -> SessionRecord | None:
-        with _unavailable_on_driver_error():
-            document = await self.collection.find_one({"_id": _exact(key), "expires": {"$gt": _date(now)}})
+        query = {"_id": _exact(key), "expires": {"$gt": _date(now)}}
+        document = await self._call(self.collection.find_one(query))
         return _record(document) if document else None
 
     async def create(self, key: str, record: SessionRecord) -> bool:
         document = {"_id": _exact(key), "data": record.data, "user": record.user, "client": record.client}
         document.update(remember=record.remember, **{name: _date(getattr(record, name)) for name in _TIME_FIELDS})
-        with _unavailable_on_driver_error():
-            try:
-                await self.collection.insert_one(document)
-            except DuplicateKeyError:
-                return False
+        try:
+            await self._call(self.collection.insert_one(document))
+        except DuplicateKeyError:
+            return False
         return True
 
     async def update(
@@ -68,53 +89,42 @@ class MongoStore:
         to_set.update((name, _date(value) if name in _TIME_FIELDS else value) for name, value in fields.items())
         to_unset = {f"data.{name}": "" for name in unset_data}
         changes = {operator: value for operator, value in (("$set", to_set), ("$unset", to_unset)) if value}
-        with _unavailable_on_driver_error():
-            if not changes:
-                return await self.collection.count_documents({"_id": _exact(key)}, limit=1) == 1
-            # No upsert: a session deleted meanwhile (a logout) stays deleted.
-            result = await self.collection.update_one({"_id": _exact(key)}, changes)
+        if not changes:
+            return await self._call(self.collection.count_documents({"_id": _exact(key)}, limit=1)) == 1
+        # No upsert: a session deleted meanwhile (a logout) stays deleted.
+        result = await self._call(self.collection.update_one({"_id": _exact(key)}, changes))
         return result.matched_count == 1
 
     async def delete(self, key: str) -> None:
-        with _unavailable_on_driver_error():
-            await self.collection.delete_one({"_id": _exact(key)})
+        await self._call(self.collection.delete_one({"_id": _exact(key)}))
 
     async def find_by_user(self, user: str, now: float) -> dict[str, SessionRecord]:
         query = {"user": _exact(user), "expires": {"$gt": _date(now)}}
-        with _unavailable_on_driver_error():
-            documents = [document async for document in self.collection.find(query)]
+        documents = await self._call(self.collection.find(query).to_list(None))
         records = {document["_id"]: _record(document) for document in documents}
         return {key: record for key, record in records.items() if record is not None}
 
     async def login_failures(self, account: str) -> tuple[int, float]:
-        with _unavailable_on_driver_error():
-            document = await self.login_failures_collection.find_one({"_id": _exact(account)})
-        return _failures(document)
+        return _failures(await self._call(self.login_failures_collection.find_one({"_id": _exact(account)})))
 
     async def add_login_failure(self, account: str, now: float) -> tuple[int, float]:
         # One atomic $inc: failures counted by several processes at once all count.
-        with _unavailable_on_driver_error():
-            document = await self.login_failures_collection.find_one_and_update(
-                {"_id": _exact(account)},
-                {"$inc": {"count": 1}, "$set": {"last": _date(now)}},
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        return _failures(document)
+        counting = self.login_failures_collection.find_one_and_update(
+            {"_id": _exact(account)},
+            {"$inc": {"count": 1}, "$set": {"last": _date(now)}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return _failures(await self._call(counting))
 
     async def clear_login_failures(self, account: str) -> None:
-        with _unavailable_on_driver_error():
-            await self.login_failures_collection.delete_one({"_id": _exact(account)})
+        await self._call(self.login_failures_collection.delete_one({"_id": _exact(account)}))
 
 
-@contextlib.contextmanager
-def _unavailable_on_driver_error() -> Iterator[None]:
-    # Timeouts, refused connections, a primary stepping down, lost
-    # credentials: to a visitor all of these mean "try again shortly".
-    try:
-        yield
-    except PyMongoError as e:
-        raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
+def _ignore_outcome(task: asyncio.Future) -> None:
+    # Given up on: its result or error no longer matters, and is not logged.
+    if not task.cancelled():
+        task.exception()
 
 
 def _exact(value: str) -> str:

@@ -94,7 +94,8 @@ async def raw_request(base_url: str, head: bytes, body: bytes = b"") -> tuple[in
         head += b"\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d" % len(body)
     writer.write(head + b"\r\nConnection: close\r\n\r\n" + body)
     try:
-        answer = await reader.read()
+        # A server that neither answers nor closes is a failure, not a hang.
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
     except ConnectionResetError:
         answer = b""
     writer.close()
