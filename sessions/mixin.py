@@ -95,8 +95,12 @@ class SessionMixin(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
         if name in self.request.cookies and self._session.is_new:
             self.clear_session_cookie()
-        # Tornado signs with key version 0 when cookie_secret is a plain string.
-        elif session_id and self.get_signed_cookie_key_version(name) != (self.settings.get("key_version") or 0):
+        # Only a dict of keys can have retired ones.
+        elif (
+            session_id
+            and isinstance(self.settings["cookie_secret"], dict)
+            and self.get_signed_cookie_key_version(name) != self.settings.get("key_version")
+        ):
             self._set_session_cookie()  # signed with a retired key: re-sign with the current one
         return self._session
 
@@ -145,8 +149,16 @@ class SessionMixin(tornado.web.RequestHandler):
         return self._session_saving
 
     async def _save_session_then_finish(self, chunk: Any) -> None:
+        session, config = self.session, self.session_config
+        # A live session's cookie is sent again (with today's attributes) at
+        # most once per touch_after: signing it on every write costs more
+        # than anything else the session does.
+        refresh_cookie = session.record is not None and (
+            config.clock() - session.record.last_seen >= config.touch_after.total_seconds()
+        )
+        client = describe_client(self.request.headers.get("User-Agent", "")) if session.is_new else ""
         try:
-            outcome = await self.session.save(describe_client(self.request.headers.get("User-Agent", "")))
+            outcome = await session.save(client)
         except Exception as e:
             if isinstance(e, StoreUnavailable):
                 log.warning("session store unavailable while saving a session")
@@ -158,7 +170,7 @@ class SessionMixin(tornado.web.RequestHandler):
             return
         if outcome == "ended":
             self.clear_session_cookie()
-        elif outcome is not None:
+        elif outcome == "created" or (outcome == "updated" and refresh_cookie):
             self._set_session_cookie()
         # The browser may have left while we saved; the session is stored all the same.
         with contextlib.suppress(tornado.iostream.StreamClosedError):

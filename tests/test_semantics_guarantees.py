@@ -2,6 +2,7 @@
 HTTP requests against the site's app (plus the lab's test-only handlers)."""
 
 import asyncio
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -247,21 +248,32 @@ async def test_5_remember_me_gets_a_persistent_cookie_and_the_longer_timeout(laz
     assert await user_of(lazy_browser) is None
 
 
-async def test_5_a_changed_config_reaches_existing_sessions(servers, lazy_store, session_config, clock):
+async def test_5_a_changed_cookie_setting_reaches_existing_sessions_within_touch_after(
+    servers, lazy_store, session_config, clock
+):
     old_app = servers.start(make_lab_app(lazy_store, session_config))
-    shorter = SessionConfig(
-        clock=clock, idle_timeout=timedelta(minutes=10), same_site="Strict", touch_after=timedelta(hours=1)
-    )
-    new_app = servers.start(make_lab_app(lazy_store, shorter))
+    new_app = servers.start(make_lab_app(lazy_store, dataclasses.replace(session_config, same_site="Strict")))
     browser = old_app()
-    await browser.login()
-    assert browser.cookies and set_cookies(await browser.get("/dashboard"))["session"]["samesite"] == "Lax"
+    assert set_cookies(await browser.login())["session"]["samesite"] == "Lax"
 
     on_new_app = new_app()
     on_new_app.cookies = dict(browser.cookies)
+    assert "session" not in set_cookies(await on_new_app.get("/dashboard")), "not signed again on every write"
+    clock.advance(session_config.touch_after)
     dashboard = await on_new_app.get("/dashboard")
     assert dashboard.code == 200
     assert set_cookies(dashboard)["session"]["samesite"] == "Strict", "the cookie is re-sent with today's settings"
+
+
+async def test_5_a_changed_timeout_reaches_existing_sessions(servers, lazy_store, session_config, clock):
+    old_app = servers.start(make_lab_app(lazy_store, session_config))
+    shorter = SessionConfig(clock=clock, idle_timeout=timedelta(minutes=10), touch_after=timedelta(hours=1))
+    new_app = servers.start(make_lab_app(lazy_store, shorter))
+    browser = old_app()
+    await browser.login()
+    on_new_app = new_app()
+    on_new_app.cookies = dict(browser.cookies)
+    assert (await on_new_app.get("/dashboard")).code == 200
 
     clock.advance(timedelta(minutes=10) - timedelta(seconds=1))
     assert await user_of(on_new_app) == "demo"
