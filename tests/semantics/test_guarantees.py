@@ -12,29 +12,12 @@ from datetime import timedelta
 import pytest
 import tornado.web
 from conftest import COOKIE_SECRET
-from session_lab import Gate, RecordingStore, Servers, body, make_lab_app, session_id, set_cookies
 
+from semantics.lab import Gate, RecordingStore, body, make_lab_app, session_id, set_cookies
 from sessions import SessionConfig
 from sessions.session import store_key
 
 pytestmark = pytest.mark.gen_test
-
-
-@pytest.fixture
-def store():
-    return RecordingStore()
-
-
-@pytest.fixture
-def app(store, session_config):
-    return make_lab_app(store, session_config)
-
-
-@pytest.fixture
-def servers(http_client, io_loop):
-    servers = Servers(http_client)
-    yield servers
-    io_loop.run_sync(servers.stop_all)
 
 
 def set_json(browser, values: str, path: str = "/lab/set"):

@@ -7,22 +7,12 @@ import json
 import re
 
 import pytest
-from session_lab import BAD_ITEMS, RecordingStore, body, make_lab_app, session_id, set_cookies
 
 from handlers.base import format_time
+from semantics.lab import BAD_ITEMS, body, session_id, set_cookies
 from sessions.session import store_key
 
 pytestmark = pytest.mark.gen_test
-
-
-@pytest.fixture
-def store():
-    return RecordingStore()
-
-
-@pytest.fixture
-def app(store, session_config):
-    return make_lab_app(store, session_config)
 
 
 def set_json(browser, values, path: str = "/lab/set"):
