@@ -9,6 +9,7 @@ import urllib.parse
 from datetime import timedelta
 
 import pytest
+from mongomock_motor import AsyncMongoMockClient
 from tornado.httpclient import HTTPResponse
 from tornado.httputil import HTTPHeaders
 
@@ -38,6 +39,12 @@ def clock() -> FakeClock:
 @pytest.fixture
 def store() -> MemoryStore:
     return MemoryStore()
+
+
+@pytest.fixture
+def shared_database():
+    """One in-process MongoDB (mongomock-motor) for tests that run two servers on it."""
+    return AsyncMongoMockClient(tz_aware=True)["tornado_sessions"]
 
 
 @pytest.fixture

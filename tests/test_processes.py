@@ -29,7 +29,6 @@ import tornado.httpserver
 import tornado.testing
 import tornado.web
 from conftest import COOKIE_SECRET, Browser
-from mongomock_motor import AsyncMongoMockClient
 
 from app import make_app
 from sessions import MongoStore
@@ -190,11 +189,6 @@ def signed_session_cookie() -> str:
 
 
 # A login served by one server is seen by the other.
-
-
-@pytest.fixture
-def shared_database():
-    return AsyncMongoMockClient(tz_aware=True)["tornado_sessions"]
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 It takes a collection from Motor's ``AsyncIOMotorClient`` or PyMongo's
 ``AsyncMongoClient``; both have the same async collection API. One document
-per session, ``_id`` being the digest the mixin gives (never the session ID):
+per session, ``_id`` being the store key: a digest of the session ID, never the ID:
 
     {_id, data: {...}, user, created, last_seen, expires, client, remember}
 

@@ -48,6 +48,7 @@ async def test_flipped_signature_byte(browser):
     value = browser.cookies["session"]
     flipped = value[:-1] + ("0" if value[-1] != "0" else "1")
     await anonymous_with(browser, f"session={flipped}")
+    assert await signed_in_as(browser, {"session": value}) == "Demo User", "the control works"
 
 
 async def test_payload_edited_under_the_old_signature(browser, new_browser):
@@ -85,6 +86,7 @@ async def test_legacy_v1_signature_is_refused(browser):
     await browser.login()
     real_id = session_id(browser.cookies["session"])
     await anonymous_with(browser, f"session={sign(real_id, version=1)}")
+    assert await signed_in_as(browser, {"session": sign(real_id)}) == "Demo User", "the control works"
 
 
 async def test_expired_signature_is_refused(browser, session_config):

@@ -7,18 +7,12 @@ import pytest
 import tornado.httpserver
 import tornado.testing
 from conftest import COOKIE_SECRET, Browser
-from mongomock_motor import AsyncMongoMockClient
 
 import throttle
 from app import make_app
 from sessions import MongoStore
 
 pytestmark = pytest.mark.gen_test
-
-
-@pytest.fixture
-def shared_database():
-    return AsyncMongoMockClient(tz_aware=True)["tornado_sessions"]
 
 
 @pytest.fixture
