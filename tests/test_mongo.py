@@ -23,10 +23,9 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import AutoReconnect
 from test_stores import record
-from tornado.options import options
 
-from app import open_store
 from sessions import MongoStore, SessionConfig
+from storage import open_store
 
 pytestmark = pytest.mark.gen_test
 
@@ -345,14 +344,6 @@ async def test_when_mongodb_comes_back_requests_succeed_without_a_restart(browse
 # How `--session-store=mongodb://...` becomes a store.
 
 
-@pytest.fixture
-def mongodb_timeout():
-    saved = options.mongodb_timeout
-    options.mongodb_timeout = 1.5
-    yield
-    options.mongodb_timeout = saved
-
-
 @pytest.mark.parametrize(
     "url,collection",
     [
@@ -361,8 +352,8 @@ def mongodb_timeout():
         ("mongodb://db1:27017,db2:27017/mysite?replicaSet=rs0", "mysite.sessions"),
     ],
 )
-def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(mongodb_timeout, url, collection):
-    store = open_store(url)
+def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(url, collection):
+    store = open_store(url, mongodb_timeout=1.5)
     client = store.collection.database.client
     assert isinstance(client, AsyncIOMotorClient) and store.collection.full_name == collection
     pool = client.options.pool_options

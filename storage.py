@@ -1,0 +1,63 @@
+"""From --session-store to a session store: 'memory', or a MongoDB URL."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+
+import pymongo.errors
+from motor.motor_asyncio import AsyncIOMotorClient
+
+from sessions import MemoryStore, MongoStore, SessionStore, StoreUnavailable
+
+log = logging.getLogger("app")
+
+
+def open_store(url: str, mongodb_timeout: float = 3.0) -> SessionStore:
+    if url == "memory":
+        return MemoryStore()
+    if not url.startswith(("mongodb://", "mongodb+srv://")):
+        raise SystemExit(f"--session-store: expected 'memory' or a mongodb:// URL, got {url!r}")
+    timeout_ms = int(mongodb_timeout * 1000)
+    # PyMongo's own async client is a drop-in replacement for Motor (end of
+    # life since May 2026): pymongo.AsyncMongoClient(url, ...same options).
+    try:
+        client = AsyncIOMotorClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms,
+        )
+    except (pymongo.errors.ConfigurationError, ValueError) as e:
+        raise SystemExit(f"--session-store: not a usable MongoDB URL: {e}") from None
+    # One second more than the driver's timeouts, so that usually the driver
+    # says what went wrong; the store's own limit catches time spent queuing.
+    collection = client.get_default_database("tornado_sessions")["sessions"]
+    return MongoStore(collection, timeout=mongodb_timeout + 1)
+
+
+async def create_indexes(store: MongoStore) -> None:
+    """Runs beside the server, so a database that is down does not stop the
+    site from starting; it tries again until the indexes are there."""
+    warned = False
+    while True:
+        try:
+            await store.create_indexes()
+        except StoreUnavailable as e:
+            if not warned:
+                log.warning("Session store unavailable (%s). Serving anyway; pages that need a session answer 503", e)
+                warned = True
+            await asyncio.sleep(10)
+        else:
+            if warned:
+                log.info("MongoDB is answering again")
+            return
+
+
+async def close_store(store: SessionStore) -> None:
+    if isinstance(store, MongoStore):
+        closing = store.collection.database.client.close()
+        if inspect.isawaitable(closing):  # PyMongo's AsyncMongoClient.close() is a coroutine, Motor's is not
+            await closing
