@@ -23,8 +23,9 @@ from handlers.active_sessions import ActiveSessionsHandler, RevokeOtherSessionsH
 from handlers.auth import LoginHandler, LogoutHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
+from login_failures import LoginFailures
 from sessions import MongoStore, SessionConfig, SessionStore
-from storage import close_store, create_indexes, open_store
+from storage import close_store, create_indexes, open_login_failures, open_store
 
 define("port", default=8888, help="port to listen on")
 define("address", default="127.0.0.1", help="address to listen on")
@@ -54,6 +55,7 @@ def make_app(
     *,
     key_version: int | None = None,
     session_config: SessionConfig | None = None,
+    login_failures: LoginFailures | None = None,
     **settings,
 ) -> tornado.web.Application:
     return server.Site(
@@ -77,6 +79,7 @@ def make_app(
         cross_origin_protection=True,
         session_store=session_store,
         session_config=session_config or SessionConfig(),
+        login_failures=login_failures or open_login_failures(session_store),
         **settings,
     )
 
@@ -95,8 +98,9 @@ def cookie_secrets() -> tuple[str | dict[int, str], int | None]:
 
 async def run(sockets: list, cookie_secret: str | dict[int, str], key_version: int | None) -> None:
     store = open_store(options.session_store, options.mongodb_timeout)
-    indexing = asyncio.create_task(create_indexes(store)) if isinstance(store, MongoStore) else None
-    app = make_app(store, cookie_secret, key_version=key_version, debug=options.debug)
+    failures = open_login_failures(store)
+    indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
+    app = make_app(store, cookie_secret, key_version=key_version, login_failures=failures, debug=options.debug)
     await server.serve(app, sockets, xheaders=options.xheaders, address=options.address, port=options.port)
     if indexing is not None:
         indexing.cancel()

@@ -9,7 +9,9 @@ import logging
 import pymongo.errors
 from motor.motor_asyncio import AsyncIOMotorClient
 
+from login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures
 from sessions import MemoryStore, MongoStore, SessionStore, StoreUnavailable
+from throttle import FREE_ATTEMPTS
 
 log = logging.getLogger("app")
 
@@ -38,13 +40,21 @@ def open_store(url: str, mongodb_timeout: float = 3.0) -> SessionStore:
     return MongoStore(collection, timeout=mongodb_timeout + 1)
 
 
-async def create_indexes(store: MongoStore) -> None:
+def open_login_failures(store: SessionStore) -> LoginFailures:
+    """Login-failure counts live beside the sessions: shared when they are."""
+    if isinstance(store, MongoStore):
+        return MongoLoginFailures(store, store.collection.database[f"{store.collection.name}_login_failures"])
+    return MemoryLoginFailures(keep_from=FREE_ATTEMPTS)
+
+
+async def create_indexes(store: MongoStore, failures: MongoLoginFailures) -> None:
     """Runs beside the server, so a database that is down does not stop the
     site from starting; it tries again until the indexes are there."""
     warned = False
     while True:
         try:
             await store.create_indexes()
+            await failures.create_indexes()
         except StoreUnavailable as e:
             if not warned:
                 log.warning("Session store unavailable (%s). Serving anyway; pages that need a session answer 503", e)

@@ -2,8 +2,8 @@
 before each further try.
 
 Per account, not per IP address: an attacker guessing one password from many
-addresses is still slowed down. The counts live in the session store, so the
-limit holds across processes when the store is MongoDB.
+addresses is still slowed down. The counts (login_failures.py) live beside the
+sessions, so the limit holds across processes when they are in MongoDB or Redis.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from sessions import SessionStore
+import login_failures
+from login_failures import LoginFailures
 
 FREE_ATTEMPTS = 5
 FIRST_WAIT = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(minutes=15)
-FORGET_AFTER = timedelta(days=1)
+FORGET_AFTER = timedelta(seconds=login_failures.FORGET_AFTER)
 
 
 def seconds_to_wait(failures: int) -> float:
@@ -33,8 +34,8 @@ def account_key(username: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, store: SessionStore, username: str) -> None:
-        self.store = store
+    def __init__(self, failures: LoginFailures, username: str) -> None:
+        self.failures = failures
         self.key = account_key(username)
 
     async def try_again_at(self, now: float) -> float | None:
@@ -44,17 +45,17 @@ class LoginThrottle:
         called: a burst of parallel guesses cannot all slip in while the
         first ones are still being hashed.
         """
-        failures, last = await self.store.login_failures(self.key)
+        failures, last = await self.failures.get(self.key)
         if failures and now - last > FORGET_AFTER.total_seconds():
-            await self.store.clear_login_failures(self.key)
+            await self.failures.clear(self.key)
             failures = 0
         if now < last + seconds_to_wait(failures):
             return last + seconds_to_wait(failures)
-        counted, _ = await self.store.add_login_failure(self.key, now)
+        counted, _ = await self.failures.add(self.key, now)
         if counted > max(failures + 1, FREE_ATTEMPTS):
             # Other attempts were counted between our read and our write.
             return now + seconds_to_wait(counted)
         return None
 
     async def succeeded(self) -> None:
-        await self.store.clear_login_failures(self.key)
+        await self.failures.clear(self.key)

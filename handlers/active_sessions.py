@@ -46,12 +46,10 @@ class RevokeSessionHandler(ActiveSessionsBase):
         self.redirect("/sessions", status=303)
 
 
-class RevokeOtherSessionsHandler(ActiveSessionsBase):
+class RevokeOtherSessionsHandler(BaseHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
-        others = await self.other_sessions()
-        for key in others:
-            await self.session_store.delete(key)
-        ended = f"{len(others)} other session{'' if len(others) == 1 else 's'}"
-        self.session.flash(f"Signed out {ended}. Only this one is still signed in.", "success")
+        ended = await self.session.end_other_sessions()
+        sessions = f"{ended} other session{'' if ended == 1 else 's'}"
+        self.session.flash(f"Signed out {sessions}. Only this one is still signed in.", "success")
         self.redirect("/sessions", status=303)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import urllib.parse
 
 import tornado.web
 
 import accounts
 from handlers.base import BaseHandler, format_time
-from throttle import LoginThrottle
+from login_failures import TooManyAccounts
+from sessions import SessionStore
+from sessions.session import store_key
+from throttle import FIRST_WAIT, LoginThrottle
 
 LOGIN_FAILED = "Wrong username or password."
 
@@ -52,14 +56,18 @@ class LoginHandler(BaseHandler):
         username = self.form_field("username").strip()
         password = self.form_field("password")
         next_url = self.form_field("next")
-        throttle = LoginThrottle(self.session_store, username)
+        throttle = LoginThrottle(self.settings["login_failures"], username)
         now = self.session_config.clock()
-        try_again_at = await throttle.try_again_at(now)
+        why = "Too many failed attempts for this username."
+        try:
+            try_again_at = await throttle.try_again_at(now)
+        except TooManyAccounts:  # a flood of failed logins has filled the table
+            why, try_again_at = "Too many failed logins on this site right now.", now + FIRST_WAIT.total_seconds()
         if try_again_at is not None:
             wait = max(1, round(try_again_at - now))
             self.set_status(429)
             self.set_header("Retry-After", str(wait))
-            self.session.flash(f"Too many failed attempts for this username. {when(wait, try_again_at)}", "error")
+            self.session.flash(f"{why} {when(wait, try_again_at)}", "error")
             self.render("login.html", username=username, next_url=next_url)
             return
         account = await accounts.authenticate(username, password)
@@ -68,17 +76,44 @@ class LoginHandler(BaseHandler):
             self.render("login.html", username=username, next_url=next_url)
             return
         await throttle.succeeded()
-        # A new ID at login: an ID planted or seen before login is now worthless.
-        self.session.regenerate()
+        # A new ID at login: an ID planted or seen before login is now
+        # worthless. Nothing from before crosses over (keep=()): this browser
+        # may have been signed in as someone else a moment ago.
+        self.session.regenerate(keep=())
         self.session.user = account.username
         self.session.remember = self.get_body_argument("remember", "") == "on"
+        self.session[LOGIN_FORM] = login_form_mark(self)
         self.clear_cookie("_xsrf")
         self.redirect(local_path(next_url), status=303)
 
 
 class LogoutHandler(BaseHandler):
-    def post(self) -> None:
+    async def post(self) -> None:
+        if self.session.is_new:
+            # Nothing to end: store nothing, set no cookie, for a visitor.
+            self.redirect("/", status=303)
+            return
+        user, mark, mine = self.session.user, self.session.get(LOGIN_FORM), self.session.id
         self.session.destroy()
+        if user and mark:
+            await end_twin_logins(self.session_store, user, mark, mine, self.session_config.clock())
         self.session.flash("You have been logged out.", "success")
         self.clear_cookie("_xsrf")
         self.redirect("/", status=303)
+
+
+# A login form sent twice at once (a double click) makes two sessions, and
+# the browser keeps only the one whose answer came last. Both are marked with
+# the form they came from, so the logout ends the one no browser holds too.
+LOGIN_FORM = "_login_form"
+
+
+def login_form_mark(handler: BaseHandler) -> str:
+    """The same for every login sent from one login page: a digest of its XSRF cookie."""
+    return hashlib.sha256(handler.request.cookies["_xsrf"].value.encode()).hexdigest()[:16]
+
+
+async def end_twin_logins(store: SessionStore, user: str, mark: str, mine: str | None, now: float) -> None:
+    for key, record in (await store.find_by_user(user, now)).items():
+        if record.data.get(LOGIN_FORM) == mark and key != store_key(mine or ""):
+            await store.delete(key)

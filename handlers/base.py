@@ -9,7 +9,7 @@ from typing import Any
 
 import tornado.web
 
-from sessions import SessionMixin, StoreUnavailable
+from sessions import SessionMixin, StoreError
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -57,15 +57,15 @@ class BaseHandler(SessionMixin):
         return self._session.pop_flashes() if self._session is not None else []
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, StoreUnavailable):
-            logging.getLogger("sessions").warning("session store unavailable: %s", self.request.path)
+        if isinstance(value, StoreError):
+            logging.getLogger("sessions").warning("session store failed (%s): %s", value, self.request.path)
         else:
             super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         # A store failure in a handler (throttle counts, the sessions list) is
         # the same 503 as one while loading or saving the session.
-        if isinstance(kwargs.get("exc_info", (None, None, None))[1], StoreUnavailable):
+        if isinstance(kwargs.get("exc_info", (None, None, None))[1], StoreError):
             status_code = 503
             self.set_status(503)
         if status_code == 503:

@@ -6,9 +6,11 @@ from handlers.base import BaseHandler
 
 class DashboardHandler(BaseHandler):
     @tornado.web.authenticated
-    def get(self) -> None:
+    async def get(self) -> None:
         session, config = self.session, self.session_config
-        session["visits"] = visits = session.get("visits", 0) + 1
+        # Express: req.session.views = (req.session.views || 0) + 1, which
+        # loses a count when two requests overlap. The store adds atomically.
+        visits = await session.increment("visits")
         self.render(
             "dashboard.html",
             display_name=accounts.display_name(self.current_user),

@@ -18,26 +18,31 @@ def new_session_id() -> str:
 @dataclasses.dataclass(frozen=True)
 class SessionConfig:
     """Every session setting, read afresh at each request: a change reaches
-    existing sessions. Put it in the application settings as session_config."""
+    existing sessions. Put it in the application settings as session_config.
+    The comments name each setting's express-session counterpart."""
 
-    cookie_name: str = "session"
-    cookie_path: str = "/"
-    cookie_domain: str | None = None
-    same_site: Literal["Lax", "Strict", "None"] = "Lax"
-    # "auto": Secure (and the __Host- name prefix) when the request came over
-    # HTTPS, as Tornado sees it; run with xheaders=True behind a TLS proxy.
+    cookie_name: str = "session"  # name (default "connect.sid")
+    cookie_path: str = "/"  # cookie.path
+    cookie_domain: str | None = None  # cookie.domain
+    same_site: Literal["Lax", "Strict", "None"] = "Lax"  # cookie.sameSite (express: unset)
+    # cookie.secure. "auto": Secure (and the __Host- name prefix) when the
+    # request came over HTTPS as Tornado sees it: behind a TLS proxy run the
+    # server with xheaders=True (express: "proxy").
     secure: Literal["auto"] | bool = "auto"
+    # No express counterpart: express-session has only the cookie's maxAge,
+    # which the browser enforces, not the server.
     idle_timeout: timedelta = timedelta(minutes=30)
     absolute_timeout: timedelta = timedelta(hours=8)
-    # A "remember me" session gets a persistent cookie and lives this long
-    # from login, in place of the idle and absolute timeouts.
+    # cookie.maxAge, for "remember me" sessions only: a persistent cookie,
+    # and this long from login in place of the idle and absolute timeouts.
     remember_timeout: timedelta = timedelta(days=14)
-    save_uninitialized: bool = False
-    # An unmodified session is written at most once per touch_after, to move
+    save_uninitialized: bool = False  # saveUninitialized (express default: true)
+    # connect-mongo's touchAfter; with express-session's resave=false. An
+    # unmodified session is written at most once per touch_after, to move
     # its idle expiry on.
     touch_after: timedelta = timedelta(minutes=1)
-    # For tests: deterministic IDs (43 URL-safe characters, like
-    # new_session_id; others are refused when they come back) and a clock.
+    # genid, for tests: deterministic IDs (43 URL-safe characters, like
+    # new_session_id; others are refused when they come back). And a clock.
     id_factory: Callable[[], str] = new_session_id
     clock: Callable[[], float] = time.time
 

@@ -1,8 +1,19 @@
-"""SessionMixin: load the session in prepare(), save it before the response.
+"""SessionMixin gives a RequestHandler ``self.session``. The life of a request:
 
-The response is held until the store has acknowledged the write, so a browser
-that follows the login redirect at once finds its session. Tornado's
-on_finish() runs after the response is sent, which is too late for that.
+1. Cookie:  prepare() calls ``await self.load_session()``, which reads the
+            signed cookie (``get_signed_cookie``, version 2 only).
+2. Load:    the store is asked for the record under a digest of the ID. An
+            unknown or expired ID gets a new, empty session, never the ID
+            offered (express-session's "strict mode" is always on).
+3. Handler: the handler reads and writes ``self.session`` like a dict.
+4. Finish:  ``render()`` and ``redirect()`` end in ``finish()``, which this
+            mixin overrides: the response is held back...
+5. Save:    ...until the store has acknowledged what changed. Tornado's
+            ``on_finish()`` runs after the response is sent, too late: a
+            browser that follows the login redirect at once must find its
+            session saved.
+6. Set-Cookie: a new session's cookie is set, a destroyed one's cleared.
+7. Send:    Tornado's own ``finish()`` sends the response.
 """
 
 from __future__ import annotations
@@ -17,43 +28,24 @@ from typing import Any
 import tornado.iostream
 import tornado.web
 
+from .clients import describe_client
 from .config import SessionConfig
 from .session import Session
-from .stores.base import SessionStore, StoreUnavailable
+from .stores.base import SessionStore, StoreError, StoreUnavailable
 
 log = logging.getLogger("sessions")
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def describe_client(user_agent: str) -> str:
-    """ "Firefox on Linux": enough for a person to recognise a session."""
-    browsers = ("Edg", "Edge"), ("OPR", "Opera"), ("Firefox", "Firefox"), ("Chrome", "Chrome"), ("Safari", "Safari")
-    systems = (
-        ("Android", "Android"),
-        ("iPhone", "iOS"),
-        ("iPad", "iOS"),
-        ("Windows", "Windows"),
-        ("Mac OS", "macOS"),
-        ("Linux", "Linux"),
-    )
-    browser = next((name for token, name in browsers if token in user_agent), "")
-    system = next((name for token, name in systems if token in user_agent), "")
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or "Unknown client"
-
-
 class SessionMixin(tornado.web.RequestHandler):
-    """Gives a handler ``self.session``.
-
-    The application settings supply ``session_store`` (a SessionStore) and,
+    """The application settings supply ``session_store`` (a SessionStore) and,
     optionally, ``session_config`` (a SessionConfig). Call
-    ``await self.load_session()`` in ``prepare()``.
-    """
+    ``await self.load_session()`` in ``prepare()``."""
 
     _session: Session | None = None
     _session_saving: asyncio.Future[None] | None = None
+    _session_cookie_stale = False
 
     @property
     def session_store(self) -> SessionStore:
@@ -84,25 +76,31 @@ class SessionMixin(tornado.web.RequestHandler):
         return config.cookie_name
 
     async def load_session(self) -> Session:
-        """Read the session named by the signed cookie; an unknown, expired or
-        badly signed ID gets a fresh, empty session (never the ID offered)."""
+        """Steps 1 and 2. A store failure is a 503, never a silent logout."""
         name = self.session_cookie_name
         session_id = self._session_id_from_cookie(name)
+        config = self.session_config
         try:
-            self._session = await Session.load(self.session_store, self.session_config, session_id)
-        except StoreUnavailable:
-            log.warning("session store unavailable while loading a session")
+            self._session = session = await Session.load(self.session_store, config, session_id)
+        except StoreError as e:
+            log.warning("session store unavailable while loading a session: %s", e)
             raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
-        if name in self.request.cookies and self._session.is_new:
-            self.clear_session_cookie()
+        # A live session's cookie is sent again, with today's attributes, at
+        # most once per touch_after: signing it on every response would cost
+        # more than anything else the session does.
+        self._session_cookie_stale = session.record is not None and (
+            config.clock() - session.record.last_seen >= config.touch_after.total_seconds()
+        )
+        # A cookie naming a session we no longer hold is left alone: clearing
+        # it by name could delete the cookie a login in another tab just set.
         # Only a dict of keys can have retired ones.
-        elif (
-            session_id
+        if (
+            not session.is_new
             and isinstance(self.settings["cookie_secret"], dict)
             and self.get_signed_cookie_key_version(name) != self.settings.get("key_version")
         ):
             self._set_session_cookie()  # signed with a retired key: re-sign with the current one
-        return self._session
+        return session
 
     def _session_id_from_cookie(self, name: str) -> str | None:
         if name not in self.request.cookies:
@@ -139,38 +137,36 @@ class SessionMixin(tornado.web.RequestHandler):
         )
 
     def finish(self, chunk: Any = None) -> Awaitable[None]:
+        """Steps 4 to 7."""
         # Tornado may call finish() again after redirect() or render() did;
         # the second call waits for the same save.
         if self._session_saving is None:
+            session = self._session
             # A request that failed on the server keeps none of its changes.
-            if self._session is None or self.get_status() >= 500 or not self._session.save_due():
+            if session is None or self.get_status() >= 500 or not session.save_due():
+                if session is not None and self._session_cookie_stale and session.id and not session.expired:
+                    self._set_session_cookie()
                 return super().finish(chunk)
             self._session_saving = asyncio.ensure_future(self._save_session_then_finish(chunk))
         return self._session_saving
 
     async def _save_session_then_finish(self, chunk: Any) -> None:
-        session, config = self.session, self.session_config
-        # A live session's cookie is sent again (with today's attributes) at
-        # most once per touch_after: signing it on every write costs more
-        # than anything else the session does.
-        refresh_cookie = session.record is not None and (
-            config.clock() - session.record.last_seen >= config.touch_after.total_seconds()
-        )
-        client = describe_client(self.request.headers.get("User-Agent", "")) if session.is_new else ""
+        session = self.session
+        client = describe_client(self.request.headers.get("User-Agent", ""), self.request.remote_ip)
         try:
-            outcome = await session.save(client)
+            outcome = await session.save(client if session.is_new else "")
         except Exception as e:
             if isinstance(e, StoreUnavailable):
-                log.warning("session store unavailable while saving a session")
-            else:
+                log.warning("session store unavailable while saving a session: %s", e)
+            elif not isinstance(e, StoreError):  # StoreMisconfigured was logged by the store
                 log.exception("could not save a session")
             self._session = None
             self._session_saving = None
-            self.send_error(503 if isinstance(e, StoreUnavailable) else 500)
+            self.send_error(503 if isinstance(e, StoreError) else 500)
             return
         if outcome == "ended":
             self.clear_session_cookie()
-        elif outcome == "created" or (outcome == "updated" and refresh_cookie):
+        elif outcome == "created" or (outcome == "updated" and self._session_cookie_stale):
             self._set_session_cookie()
         # The browser may have left while we saved; the session is stored all the same.
         with contextlib.suppress(tornado.iostream.StreamClosedError):

@@ -4,26 +4,23 @@ what changed.
 It remembers each value as loaded, and a save writes only the keys whose
 values differ, so two requests on one session that change different keys do
 not overwrite each other, and an in-place change (a list appended to) is not
-lost.
+lost. Two requests that change the same key: the last to save wins, unless
+they use increment() or append(), which the store applies atomically.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
-import math
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, Literal
 
 from .config import SessionConfig
-from .stores.base import SessionRecord, SessionStore
+from .stores.base import Changes, SessionRecord, SessionStore
+from .values import check_key, check_number, check_remember, check_user, check_value
 
 FLASHES_KEY = "_flashes"
 _CREATE_ATTEMPTS = 3
-# MongoDB refuses documents nested deeper than 100 levels; the record and its
-# data field use two of them.
-_MAX_DEPTH = 90
 
 SaveOutcome = Literal["created", "updated", "ended"] | None
 
@@ -31,43 +28,6 @@ SaveOutcome = Literal["created", "updated", "ended"] | None
 def store_key(session_id: str) -> str:
     """Stores hold this digest, so a leaked store cannot be replayed as cookies."""
     return hashlib.sha256(session_id.encode()).hexdigest()
-
-
-def check_key(key: object, where: str = "session") -> None:
-    if not isinstance(key, str):
-        raise TypeError(f"{where}: keys must be strings, not {type(key).__name__} ({key!r})")
-    if not key or key.startswith("$") or "." in key or "\0" in key:
-        raise ValueError(
-            f"{where}: key {key!r} cannot be stored: keys must be non-empty, without '.', NUL or a leading '$'"
-        )
-
-
-def check_value(value: object, where: str, depth: int = 0) -> None:
-    """Values must come back exactly as stored, from JSON or from MongoDB."""
-    if value is None or isinstance(value, str | bool):
-        return
-    if isinstance(value, int):
-        if -(2**63) <= value < 2**63:
-            return
-        problem = "an integer wider than 64 bits"
-    elif isinstance(value, float):
-        if math.isfinite(value):
-            return
-        problem = f"float {value!r}"
-    elif depth >= _MAX_DEPTH:
-        problem = "a value nested this deeply"
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_value(item, f"{where}[{index}]", depth + 1)
-        return
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_key(key, where)
-            check_value(item, f"{where}[{key!r}]", depth + 1)
-        return
-    else:
-        problem = type(value).__name__
-    raise TypeError(f"{where}: session values must be JSON (str, int, float, bool, None, list, dict); {problem} is not")
 
 
 # One encoder for every call: json.dumps() with options builds a new one each time.
@@ -101,6 +61,9 @@ class Session(MutableMapping[str, Any]):
     ) -> None:
         self._store = store
         self._config = config
+        # The browser named a session the server no longer holds: it expired,
+        # or was ended by a logout elsewhere, before or during this request.
+        self.expired = session_id is not None and record is None
         # Store keys of records to delete on save (after regenerate/destroy).
         self._retired_keys: list[str] = []
         self._start(session_id, record)
@@ -120,6 +83,7 @@ class Session(MutableMapping[str, Any]):
         self._user = record.user if record else None
         self._remember = record.remember if record else False
         self._touched = False
+        self._ended_elsewhere = False
 
     @property
     def id(self) -> str | None:
@@ -138,6 +102,7 @@ class Session(MutableMapping[str, Any]):
 
     @user.setter
     def user(self, name: str | None) -> None:
+        check_user(name)
         self._user = name
 
     @property
@@ -147,7 +112,8 @@ class Session(MutableMapping[str, Any]):
 
     @remember.setter
     def remember(self, value: bool) -> None:
-        self._remember = bool(value)
+        check_remember(value)
+        self._remember = value
 
     @property
     def created(self) -> float | None:
@@ -155,13 +121,13 @@ class Session(MutableMapping[str, Any]):
 
     @property
     def last_seen(self) -> float | None:
-        """When the record was last written: at most touch_after before the
-        previous request."""
+        """When the record was last written: at most touch_after before now."""
         return self.record.last_seen if self.record else None
 
-    def _changes(self) -> tuple[dict[str, Any], list[str]]:
-        changed = {key: value for key, value in self._data.items() if self._saved.get(key) != _as_json(value)}
-        return changed, [key for key in self._saved if key not in self._data]
+    def _changes(self) -> Changes:
+        changes = Changes(unset=[key for key in self._saved if key not in self._data])
+        changes.set = {key: value for key, value in self._data.items() if self._saved.get(key) != _as_json(value)}
+        return changes
 
     def _fields_changed(self) -> bool:
         if self.record is None:
@@ -172,8 +138,8 @@ class Session(MutableMapping[str, Any]):
     def modified(self) -> bool:
         """True when a value, the user or "remember me" changed, or the
         session was regenerated or destroyed."""
-        changed, removed = self._changes()
-        return bool(changed or removed or self._retired_keys or self._fields_changed())
+        changes = self._changes()
+        return bool(changes.set or changes.unset or self._retired_keys or self._fields_changed())
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -195,12 +161,62 @@ class Session(MutableMapping[str, Any]):
     def __repr__(self) -> str:
         return f"<Session user={self._user!r} keys={sorted(self._data)!r}>"
 
-    def regenerate(self) -> None:
-        """Move the data to a new ID when saved, and delete the old record.
-        Call it at login and at every change of privilege."""
+    async def increment(self, key: str, by: int | float = 1) -> int | float:
+        """Add ``by`` to a number (a missing key counts as 0), in the store,
+        atomically: N requests at once that each add 1 add exactly N.
+
+        Written at once, not when the request ends, and returns the value the
+        store holds now. If the session was ended meanwhile (a logout
+        elsewhere) nothing is written and the session ends here too."""
+        check_key(key)
+        check_number(by, f"session.increment({key!r}, by)")
+        current = self._data.get(key, 0)
+        check_number(current, f"session[{key!r}]")
+        return await self._apply(key, Changes(increment={key: by}), current + by)
+
+    async def append(self, key: str, item: Any) -> list[Any]:
+        """Add ``item`` to the end of a list (a missing key counts as []), in
+        the store, atomically, as increment() does; returns the whole list."""
+        check_key(key)
+        check_value(item, f"session.append({key!r}, item)")
+        current = self._data.get(key, [])
+        if not isinstance(current, list):
+            raise TypeError(f"session[{key!r}]: can only append to a list, not {type(current).__name__}")
+        return await self._apply(key, Changes(append={key: item}), [*current, item])
+
+    async def _apply(self, key: str, changes: Changes, value_here: Any) -> Any:
+        if self.record is None or self._ended_elsewhere:
+            # Nobody else can hold a session that has no ID yet.
+            self[key] = value_here
+            return value_here
+        now = self._config.clock()
+        changes.fields = self._times(now)
+        values = await self._store.update(store_key(self._id), changes)
+        if values is None:
+            # Ended meanwhile (a logout elsewhere): this request finishes as
+            # if it had come just before, and writes nothing more.
+            self._ended_elsewhere = self.expired = True
+            return value_here
+        self._data[key] = values[key]
+        self._saved[key] = _as_json(values[key])
+        self.record.last_seen, self.record.expires = changes.fields["last_seen"], changes.fields["expires"]
+        return values[key]
+
+    async def end_other_sessions(self) -> int:
+        """Delete every other session of this user ("sign out everywhere
+        else"), at once; returns how many ended."""
+        if self.record is None or self.record.user is None:
+            return 0
+        return await self._store.delete_by_user(self.record.user, keep=store_key(self._id))
+
+    def regenerate(self, keep: Iterable[str] | None = None) -> None:
+        """Move the session to a new ID when saved, and delete the old record.
+        Call it at login and at every change of privilege. ``keep`` names the
+        keys to carry over (all of them if None)."""
         data, user, remember = self._data, self._user, self._remember
         self.destroy()
-        self._data, self._user, self._remember = data, user, remember
+        self._data = data if keep is None else {key: data[key] for key in keep if key in data}
+        self._user, self._remember = user, remember
 
     def destroy(self) -> None:
         """Delete the record when saved and start again empty (logout)."""
@@ -233,6 +249,8 @@ class Session(MutableMapping[str, Any]):
     def save_due(self) -> bool:
         """Whether save() would write anything: a change, a touch() or, for an
         unchanged session, touch_after having passed since the last write."""
+        if self._ended_elsewhere:
+            return False
         if self._touched or self.modified:
             return True
         if self.record is None:
@@ -241,10 +259,13 @@ class Session(MutableMapping[str, Any]):
 
     async def save(self, client: str = "") -> SaveOutcome:
         """Write what changed. Returns "created" (a new ID: set the cookie),
-        "updated" (refresh the cookie), "ended" (clear it) or None."""
+        "updated" (refresh the cookie), "ended" (clear it) or None (leave the
+        cookie alone, also when a logout elsewhere deleted the record meanwhile)."""
+        if self._ended_elsewhere:
+            return None
         config, now = self._config, self._config.clock()
-        changed, removed = self._changes()
-        for key, value in changed.items():
+        changes = self._changes()
+        for key, value in changes.set.items():
             check_value(value, f"session[{key!r}]")
         outcome: SaveOutcome = None
         if self.record is None:
@@ -258,11 +279,14 @@ class Session(MutableMapping[str, Any]):
             self.destroy()
             outcome = "ended"
         else:
-            outcome = await self._update(now, changed, removed)
+            outcome = await self._update(now, changes)
         # Old records go only once the new one is safely stored.
         while self._retired_keys:
             await self._store.delete(self._retired_keys.pop())
         return outcome
+
+    def _times(self, now: float) -> dict[str, float]:
+        return {"last_seen": now, "expires": self._config.expires(self.record.created, now, self._remember)}
 
     async def _create(self, now: float, client: str) -> None:
         record = SessionRecord(
@@ -281,21 +305,18 @@ class Session(MutableMapping[str, Any]):
                 return
         raise RuntimeError("could not find a free session ID")
 
-    async def _update(self, now: float, changed: dict[str, Any], removed: list[str]) -> SaveOutcome:
-        record = dataclasses.replace(
-            self.record,
-            data=dict(self._data),
-            user=self._user,
-            remember=self._remember,
-            last_seen=now,
-            expires=self._config.expires(self.record.created, now, self._remember),
-        )
-        fields = {"last_seen": record.last_seen, "expires": record.expires}
+    async def _update(self, now: float, changes: Changes) -> SaveOutcome:
+        changes.fields = self._times(now)
         if self._fields_changed():
-            fields.update(user=record.user, remember=record.remember)
-        if not await self._store.update(store_key(self._id), changed, removed, fields):
-            # Deleted meanwhile, by a logout or a revoke: it stays deleted.
+            changes.fields.update(user=self._user, remember=self._remember)
+        if await self._store.update(store_key(self._id), changes) is None:
+            # Deleted meanwhile, by a logout or a revoke: it stays deleted,
+            # and the cookie is left alone (it may already name a newer login).
             self._start(None, None)
-            return "ended"
+            self.expired = True
+            return None
+        record = self.record
+        record.data, record.user, record.remember = dict(self._data), self._user, self._remember
+        record.last_seen, record.expires = changes.fields["last_seen"], changes.fields["expires"]
         self._start(self._id, record)
         return "updated"

@@ -53,8 +53,14 @@ def session_config(clock: FakeClock) -> SessionConfig:
 
 
 @pytest.fixture
-def app(store, session_config):
-    return make_app(store, COOKIE_SECRET, session_config=session_config)
+def login_failures():
+    """None: the app keeps them beside its session store."""
+    return None
+
+
+@pytest.fixture
+def app(store, session_config, login_failures):
+    return make_app(store, COOKIE_SECRET, session_config=session_config, login_failures=login_failures)
 
 
 class Browser:

@@ -24,7 +24,8 @@ from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import AutoReconnect
 from test_stores import record
 
-from sessions import MongoStore, SessionConfig
+from login_failures import MongoLoginFailures
+from sessions import Changes, MongoStore, SessionConfig
 from storage import open_store
 
 pytestmark = pytest.mark.gen_test
@@ -38,6 +39,7 @@ DATABASE_COMMANDS = {
     "delete_one": "delete",
     "count_documents": "aggregate",
     "find_one_and_update": "findAndModify",
+    "delete_many": "delete",
 }
 
 
@@ -99,19 +101,18 @@ def sent() -> list[tuple[str, str]]:
 def counted_store(request, sent, io_loop):
     if request.param.startswith("mongomock"):
         database = AsyncMongoMockClient(tz_aware=True)["tests"]
-        store = MongoStore(
-            CountingCollection(database["sessions"], sent),
-            CountingCollection(database["sessions_login_failures"], sent),
-        )
-        yield store
+        store = MongoStore(CountingCollection(database["sessions"], sent))
+        failures = MongoLoginFailures(store, CountingCollection(database["sessions_login_failures"], sent))
+        yield store, failures
         return
     client = AsyncIOMotorClient(MONGODB_URL, tz_aware=True, event_listeners=[CommandLog(sent)])
     database = client.get_default_database("tornado_sessions_test")
     store = MongoStore(database[f"sessions_{uuid.uuid4().hex}"])
+    failures = MongoLoginFailures(store, database[f"{store.collection.name}_login_failures"])
     io_loop.run_sync(store.create_indexes)
-    yield store
+    yield store, failures
     io_loop.run_sync(store.collection.drop)
-    io_loop.run_sync(store.login_failures_collection.drop)
+    io_loop.run_sync(failures.collection.drop)
     client.close()
 
 
@@ -120,12 +121,19 @@ def store(request):
     """The app's store (conftest's `app` takes it): the one the test asks for,
     `counted_store`, `unreachable_store` or `flaky_store`."""
     if "counted_store" in request.fixturenames:
-        return request.getfixturevalue("counted_store")
+        return request.getfixturevalue("counted_store")[0]
     if "unreachable_store" in request.fixturenames:
         return request.getfixturevalue("unreachable_store")
     if "flaky_store" in request.fixturenames:
         return request.getfixturevalue("flaky_store")
     raise LookupError("ask for counted_store, unreachable_store or flaky_store")
+
+
+@pytest.fixture
+def login_failures(request):
+    if "counted_store" in request.fixturenames:
+        return request.getfixturevalue("counted_store")[1]
+    return None
 
 
 def sent_to(collection, sent: list, since: int = 0) -> list[str]:
@@ -137,11 +145,11 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
         mark = len(sent)
         response = await request
         assert response.code < 400
-        sessions, failures = counted_store.collection, counted_store.login_failures_collection
+        sessions, failures = counted_store[0].collection, counted_store[1].collection
         return sent_to(sessions, sent, mark), sent_to(failures, sent, mark)
 
     # Login: one insert for the session; the throttle reads, counts and
-    # clears the account's failures.
+    # clears the account's failures. The login page itself reads nothing.
     login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
     assert await round_trips(browser.request("/login", "POST", login_form)) == (
         ["insert"],
@@ -154,11 +162,13 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
     clock.advance(session_config.touch_after)
     assert await round_trips(browser.get("/")) == (["find", "update"], [])
     assert await round_trips(browser.get("/")) == (["find"], [])
-    # The dashboard counts visits: one read, one write.
-    assert await round_trips(browser.get("/dashboard")) == (["find", "update"], [])
-    # Logout: read, a new record for the "logged out" message, delete the old.
+    # The dashboard counts visits: one read, one atomic $inc that returns the count.
+    assert await round_trips(browser.get("/dashboard")) == (["find", "findAndModify"], [])
+    # Logout: read; look for a twin from the same login form (a double
+    # click); a new record for the "logged out" message; delete the old.
     logout_form = {"_xsrf": await browser.xsrf("/")}
-    assert await round_trips(browser.request("/logout", "POST", logout_form)) == (["find", "insert", "delete"], [])
+    logout = await round_trips(browser.request("/logout", "POST", logout_form))
+    assert logout == (["find", "find", "insert", "delete"], [])
     # The message is shown once, then its record goes.
     assert await round_trips(browser.get("/")) == (["find", "delete"], [])
     assert await round_trips(browser.get("/")) == ([], [])
@@ -169,12 +179,12 @@ async def test_login_over_a_visitor_session_inserts_then_deletes_the_old_one(
     browser, counted_store, sent, session_config
 ):
     token = await browser.xsrf("/login")  # save_uninitialized: the visitor's record is made here
-    assert sent_to(counted_store.collection, sent) == ["insert"]
+    assert sent_to(counted_store[0].collection, sent) == ["insert"]
     mark = len(sent)
     assert (
         await browser.request("/login", "POST", {"username": "demo", "password": "demo-password", "_xsrf": token})
     ).code == 303
-    assert sent_to(counted_store.collection, sent, mark) == ["find", "insert", "delete"]
+    assert sent_to(counted_store[0].collection, sent, mark) == ["find", "insert", "delete"]
 
 
 # Faults. MongoDB cannot be installed here, so "down" is either a real
@@ -210,17 +220,20 @@ def unreachable_store(request, closed_port, io_loop):
 
 
 async def test_every_store_call_raises_store_unavailable_when_mongodb_is_down(unreachable_store):
+    failures = MongoLoginFailures(unreachable_store, unreachable_store.collection.database["failures"])
     calls = {
         "create_indexes": unreachable_store.create_indexes(),
         "load": unreachable_store.load("k", 0.0),
         "create": unreachable_store.create("k", record()),
-        "update": unreachable_store.update("k", {"a": 1}, ["b"], {"last_seen": 1.0}),
-        "update nothing": unreachable_store.update("k", {}, [], {}),
+        "update": unreachable_store.update("k", Changes(set={"a": 1}, unset=["b"], fields={"last_seen": 1.0})),
+        "update nothing": unreachable_store.update("k", Changes()),
+        "increment": unreachable_store.update("k", Changes(increment={"visits": 1})),
         "delete": unreachable_store.delete("k"),
         "find_by_user": unreachable_store.find_by_user("demo", 0.0),
-        "login_failures": unreachable_store.login_failures("demo"),
-        "add_login_failure": unreachable_store.add_login_failure("demo", 0.0),
-        "clear_login_failures": unreachable_store.clear_login_failures("demo"),
+        "delete_by_user": unreachable_store.delete_by_user("demo", keep="k"),
+        "login_failures.get": failures.get("demo"),
+        "login_failures.add": failures.add("demo", 0.0),
+        "login_failures.clear": failures.clear("demo"),
     }
     # At once, so the test waits out one server-selection timeout, not ten.
     outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
@@ -285,10 +298,7 @@ def flaky():
 @pytest.fixture
 def flaky_store(flaky):
     database = AsyncMongoMockClient(tz_aware=True)["tests"]
-    return MongoStore(
-        CountingCollection(database["sessions"], [], flaky),
-        CountingCollection(database["sessions_login_failures"], [], flaky),
-    )
+    return MongoStore(CountingCollection(database["sessions"], [], flaky))
 
 
 def visits(response) -> str:
@@ -300,7 +310,7 @@ async def test_a_failed_save_answers_503_and_keeps_the_previous_session(browser,
     await browser.login()
     assert visits(await browser.get("/dashboard")) == "1"
     cookie = browser.cookies["session"]
-    flaky.add("update_one")
+    flaky.add("find_one_and_update")
     response = await browser.get("/dashboard")
     assert response.code == 503 and response.headers["Retry-After"] == "5"
     assert browser.cookies["session"] == cookie

@@ -80,9 +80,9 @@ async def test_regenerate_twice_retires_the_first_id_only_once_it_is_safe(memory
     first = session.id
     session.regenerate()
     assert session.id is None and session.is_new and session["colour"] == "blue"
-    assert store_key(first) in memory._records, "the old record stays until the new one is stored"
+    assert store_key(first) in memory._rows, "the old record stays until the new one is stored"
     assert await session.save() == "created"
-    assert list(memory._records) == [store_key(session.id)] and session.id != first
+    assert list(memory._rows) == [store_key(session.id)] and session.id != first
 
 
 @pytest.mark.parametrize(

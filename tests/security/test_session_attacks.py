@@ -24,12 +24,12 @@ class PausableStore(MemoryStore):
         self.hold: asyncio.Event | None = None
         self.update_waiting = asyncio.Event()
 
-    async def update(self, key, set_data, unset_data, fields):
+    async def update(self, key, changes):
         if self.hold is not None:
             hold, self.hold = self.hold, None
             self.update_waiting.set()
             await hold.wait()
-        return await super().update(key, set_data, unset_data, fields)
+        return await super().update(key, changes)
 
 
 @pytest.fixture
@@ -101,7 +101,8 @@ async def test_a_slow_request_finishing_after_logout_does_not_bring_the_session_
     gate.set()
     response = await slow
     assert response.code == 200, "it was answered, but its session stays ended"
-    assert any(h.startswith('session=""') for h in response.headers.get_list("Set-Cookie"))
+    # It leaves the cookie alone: clearing it could delete a newer login's.
+    assert not any(h.startswith("session=") for h in response.headers.get_list("Set-Cookie"))
     assert await signed_in_as(browser, stolen) is None
     assert await store.load(store_key(session_id(stolen["session"])), 0) is None
 

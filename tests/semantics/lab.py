@@ -56,10 +56,10 @@ class RecordingStore:
         return len(self.inner)
 
     def keys(self) -> list[str]:
-        return list(self.inner._records)
+        return list(self.inner._rows)
 
     def __contains__(self, key: str) -> bool:
-        return key in self.inner._records
+        return key in self.inner._rows
 
     def _check_up(self) -> None:
         if self.failing:
@@ -77,14 +77,15 @@ class RecordingStore:
         self.writes.append("create")
         return await self.inner.create(key, record)
 
-    async def update(self, key, set_data, unset_data, fields) -> bool:
+    async def update(self, key, changes):
         self._check_up()
         if self.failing_writes:
             raise StoreUnavailable("the lab store refuses writes")
         await asyncio.wait_for(self.barrier.wait(), 10)
         await asyncio.sleep(self.delay)
-        self.writes.append("update" if set_data or unset_data or {"user", "remember"} & set(fields) else "touch")
-        return await self.inner.update(key, set_data, unset_data, fields)
+        data_changed = changes.set or changes.unset or changes.increment or changes.append
+        self.writes.append("update" if data_changed or {"user", "remember"} & set(changes.fields) else "touch")
+        return await self.inner.update(key, changes)
 
     async def delete(self, key) -> None:
         self.writes.append("delete")

@@ -122,7 +122,7 @@ async def test_a_cookie_signed_with_a_key_no_longer_allowed_gets_a_fresh_session
     after.cookies = dict(before.cookies)
     response = await after.get("/lab/session")
     assert response.code == 200 and body(response)["user"] is None
-    assert set_cookies(response)["session"].value == ""
+    assert "session" not in set_cookies(response), "left alone: it could be a newer login's"
 
 
 async def test_with_a_single_key_an_unchanged_session_gets_no_set_cookie(browser):

@@ -147,7 +147,7 @@ async def test_4_a_validly_signed_unknown_id_is_never_adopted(browser, store):
     browser.cookies["session"] = planted_cookie(planted)
     visit = await browser.get("/lab/session")
     assert body(visit)["is_new"] is True
-    assert set_cookies(visit)["session"].value == "", "the unknown cookie is cleared"
+    assert "session" not in set_cookies(visit), "left alone: clearing it could delete a newer login's cookie"
 
     browser.cookies["session"] = planted_cookie(planted)
     response = await set_json(browser, '{"cart": [1]}')
@@ -167,7 +167,7 @@ async def test_4_the_store_holds_only_sha256_digests_of_ids(browser, store):
     await browser.get("/dashboard")
     raw_id = session_id(browser.cookies["session"])
     assert store.keys() == [hashlib.sha256(raw_id.encode()).hexdigest()]
-    assert raw_id not in repr(store.inner._records)
+    assert raw_id not in repr(store.inner._rows)
 
 
 # 5. Expired sessions are never served, even while still in the store.
@@ -198,7 +198,7 @@ async def test_5_idle_timeout_boundary_and_touch_extending_it(lazy_browser, cloc
     cookie = lazy_browser.cookies["session"]
     expired = await lazy_browser.get("/lab/session")
     assert body(expired)["user"] is None and body(expired)["is_new"] is True
-    assert set_cookies(expired)["session"].value == ""
+    assert "session" not in set_cookies(expired)
     lazy_browser.cookies["session"] = cookie
     assert (await lazy_browser.get("/dashboard")).code == 302
 
@@ -287,7 +287,7 @@ async def test_6_a_slow_request_finishing_after_logout_does_not_revive_the_sessi
     gate.opened.set()
     assert (await slow).code == 200
     assert old_key not in store
-    assert all("late" not in row[0] for row in store.inner._records.values())
+    assert all("late" not in row.data for row in store.inner._rows.values())
     replay = new_browser()
     replay.cookies["session"] = old_cookie
     assert (await replay.get("/dashboard")).code == 302
