@@ -79,7 +79,7 @@ def make_app(
         cross_origin_protection=True,
         session_store=session_store,
         session_config=session_config or SessionConfig(),
-        login_failures=login_failures or open_login_failures(session_store),
+        login_failures=open_login_failures(session_store) if login_failures is None else login_failures,
         **settings,
     )
 

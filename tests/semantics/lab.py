@@ -202,6 +202,19 @@ class AssignBadHandler(LabHandler):
         self.show()
 
 
+class AssignFieldHandler(LabHandler):
+    """Sets session.user or session.remember to a JSON value."""
+
+    async def post(self, field: str) -> None:
+        try:
+            setattr(self.session, field, self.body_json())
+        except TypeError as e:
+            self.set_status(400)
+            self.finish({"error": type(e).__name__, "message": str(e)})
+            return
+        self.show()
+
+
 LAB_ROUTES = [
     (r"/lab/session", ShowHandler),
     (r"/lab/set", SetHandler),
@@ -214,6 +227,7 @@ LAB_ROUTES = [
     (r"/lab/flash", FlashHandler),
     (r"/lab/fail", FailHandler),
     (r"/lab/assign/(\w+)", AssignBadHandler),
+    (r"/lab/field/(user|remember)", AssignFieldHandler),
 ]
 
 

@@ -67,6 +67,23 @@ async def test_values_and_keys_that_cannot_be_stored_are_refused_at_assignment(b
     assert len(store) == 0 and "session" not in browser.cookies
 
 
+@pytest.mark.parametrize(
+    "field,value",
+    [("user", 123), ("user", ["demo"]), ("user", True), ("remember", 1), ("remember", "yes"), ("remember", None)],
+)
+async def test_user_must_be_a_string_and_remember_a_bool_at_assignment(browser, store, field, value):
+    response = await browser.request(f"/lab/field/{field}", "POST", form={"json": json.dumps(value)})
+    assert response.code == 400
+    assert body(response)["error"] == "TypeError" and f"session.{field} must be" in body(response)["message"]
+    assert len(store) == 0 and "session" not in browser.cookies
+
+
+async def test_a_string_user_and_a_bool_remember_are_kept(browser):
+    await browser.request("/lab/field/user", "POST", form={"json": '"zoë"'})
+    await browser.request("/lab/field/remember", "POST", form={"json": "true"})
+    assert body(await browser.get("/lab/session"))["user"] == "zoë"
+
+
 async def test_a_failing_request_keeps_none_of_its_changes(browser):
     await set_json(browser, {"kept": 1})
     assert (await browser.request("/lab/fail", "POST")).code == 500
