@@ -1,23 +1,22 @@
-"""Session: a dict-like object that loads itself from a store and saves only
-what changed.
+"""Session: a dict that loads itself from a store and saves only what
+changed (tracking.py), with the user, its timeouts, and the moments a
+session changes hands: regenerate() at login, destroy() at logout.
 
-It remembers each value as loaded, and a save writes only the keys whose
-values differ, so two requests on one session that change different keys do
-not overwrite each other, and an in-place change (a list appended to) is not
-lost. Two requests that change the same key: the last to save wins, unless
-they use increment() or append(), which the store applies atomically.
+Two requests that change the same key: the last to save wins, unless they
+use increment() or append(), which the store applies atomically.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Iterator, MutableMapping
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Literal
 
+from .atomic import AtomicOperations
 from .config import SessionConfig
 from .stores.base import Changes, SessionRecord, SessionStore
-from .values import check_key, check_number, check_remember, check_user, check_value
+from .tracking import TrackedDict
+from .values import check_remember, check_user
 
 FLASHES_KEY = "_flashes"
 _CREATE_ATTEMPTS = 3
@@ -30,17 +29,6 @@ def store_key(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
-# One encoder for every call: json.dumps() with options builds a new one each time.
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _as_json(value: Any) -> str:
-    try:
-        return _CANONICAL_JSON.encode(value)
-    except (TypeError, ValueError):
-        return ""  # changed in place into something that is not JSON: save() says what
-
-
 async def load_record(store: SessionStore, config: SessionConfig, session_id: str) -> SessionRecord | None:
     """The live record for an ID, or None. Timeouts are checked against the
     configuration in force now, whatever the store thinks."""
@@ -51,7 +39,7 @@ async def load_record(store: SessionStore, config: SessionConfig, session_id: st
     return record
 
 
-class Session(MutableMapping[str, Any]):
+class Session(AtomicOperations, TrackedDict):
     def __init__(
         self,
         store: SessionStore,
@@ -78,8 +66,7 @@ class Session(MutableMapping[str, Any]):
     def _start(self, session_id: str | None, record: SessionRecord | None) -> None:
         self._id = session_id if record is not None else None
         self.record = record
-        self._data: dict[str, Any] = dict(record.data) if record else {}
-        self._saved = {key: _as_json(value) for key, value in self._data.items()}
+        self._track(record.data if record else {})
         self._user = record.user if record else None
         self._remember = record.remember if record else False
         self._touched = False
@@ -90,6 +77,10 @@ class Session(MutableMapping[str, Any]):
         """The session ID, or None until the session is stored. Never log or
         display it."""
         return self._id
+
+    @property
+    def _key(self) -> str:
+        return store_key(self._id)
 
     @property
     def is_new(self) -> bool:
@@ -124,11 +115,6 @@ class Session(MutableMapping[str, Any]):
         """When the record was last written: at most touch_after before now."""
         return self.record.last_seen if self.record else None
 
-    def _changes(self) -> Changes:
-        changes = Changes(unset=[key for key in self._saved if key not in self._data])
-        changes.set = {key: value for key, value in self._data.items() if self._saved.get(key) != _as_json(value)}
-        return changes
-
     def _fields_changed(self) -> bool:
         if self.record is None:
             return self._user is not None or self._remember
@@ -141,73 +127,15 @@ class Session(MutableMapping[str, Any]):
         changes = self._changes()
         return bool(changes.set or changes.unset or self._retired_keys or self._fields_changed())
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        check_key(key)
-        check_value(value, f"session[{key!r}]")
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
     def __repr__(self) -> str:
         return f"<Session user={self._user!r} keys={sorted(self._data)!r}>"
-
-    async def increment(self, key: str, by: int | float = 1) -> int | float:
-        """Add ``by`` to a number (a missing key counts as 0), in the store,
-        atomically: N requests at once that each add 1 add exactly N.
-
-        Written at once, not when the request ends, and returns the value the
-        store holds now. If the session was ended meanwhile (a logout
-        elsewhere) nothing is written and the session ends here too."""
-        check_key(key)
-        check_number(by, f"session.increment({key!r}, by)")
-        current = self._data.get(key, 0)
-        check_number(current, f"session[{key!r}]")
-        return await self._apply(key, Changes(increment={key: by}), current + by)
-
-    async def append(self, key: str, item: Any) -> list[Any]:
-        """Add ``item`` to the end of a list (a missing key counts as []), in
-        the store, atomically, as increment() does; returns the whole list."""
-        check_key(key)
-        check_value(item, f"session.append({key!r}, item)")
-        current = self._data.get(key, [])
-        if not isinstance(current, list):
-            raise TypeError(f"session[{key!r}]: can only append to a list, not {type(current).__name__}")
-        return await self._apply(key, Changes(append={key: item}), [*current, item])
-
-    async def _apply(self, key: str, changes: Changes, value_here: Any) -> Any:
-        if self.record is None or self._ended_elsewhere:
-            # Nobody else can hold a session that has no ID yet.
-            self[key] = value_here
-            return value_here
-        now = self._config.clock()
-        changes.fields = self._times(now)
-        values = await self._store.update(store_key(self._id), changes)
-        if values is None:
-            # Ended meanwhile (a logout elsewhere): this request finishes as
-            # if it had come just before, and writes nothing more.
-            self._ended_elsewhere = self.expired = True
-            return value_here
-        self._data[key] = values[key]
-        self._saved[key] = _as_json(values[key])
-        self.record.last_seen, self.record.expires = changes.fields["last_seen"], changes.fields["expires"]
-        return values[key]
 
     async def end_other_sessions(self) -> int:
         """Delete every other session of this user ("sign out everywhere
         else"), at once; returns how many ended."""
         if self.record is None or self.record.user is None:
             return 0
-        return await self._store.delete_by_user(self.record.user, keep=store_key(self._id))
+        return await self._store.delete_by_user(self.record.user, keep=self._key)
 
     def regenerate(self, keep: Iterable[str] | None = None) -> None:
         """Move the session to a new ID when saved, and delete the old record.
@@ -221,7 +149,7 @@ class Session(MutableMapping[str, Any]):
     def destroy(self) -> None:
         """Delete the record when saved and start again empty (logout)."""
         if self._id is not None:
-            self._retired_keys.append(store_key(self._id))
+            self._retired_keys.append(self._key)
         self._start(None, None)
 
     def touch(self) -> None:
@@ -265,8 +193,6 @@ class Session(MutableMapping[str, Any]):
             return None
         config, now = self._config, self._config.clock()
         changes = self._changes()
-        for key, value in changes.set.items():
-            check_value(value, f"session[{key!r}]")
         outcome: SaveOutcome = None
         if self.record is None:
             if self._data or self._user is not None or config.save_uninitialized:
@@ -309,7 +235,7 @@ class Session(MutableMapping[str, Any]):
         changes.fields = self._times(now)
         if self._fields_changed():
             changes.fields.update(user=self._user, remember=self._remember)
-        if await self._store.update(store_key(self._id), changes) is None:
+        if await self._store.update(self._key, changes) is None:
             # Deleted meanwhile, by a logout or a revoke: it stays deleted,
             # and the cookie is left alone (it may already name a newer login).
             self._start(None, None)

@@ -16,6 +16,9 @@ from tornado.httputil import HTTPHeaders
 from app import make_app
 from sessions import MemoryStore, SessionConfig
 
+# The package's own test helpers: the signed_in fixture.
+pytest_plugins = ["sessions.testing"]
+
 COOKIE_SECRET = "test-secret-not-for-production"
 IN_CI = os.environ.get("CI") == "true"
 
@@ -103,6 +106,11 @@ class Browser:
                 self.cookies.pop(name, None)
             else:
                 self.cookies[name] = value
+
+    def hold(self, cookie_header: str) -> None:
+        """Keep the cookie of a Cookie header ("name=value"), as if it had been set."""
+        name, _, value = cookie_header.partition("=")
+        self.cookies[name] = value
 
     async def get(self, path: str, **kwargs) -> HTTPResponse:
         return await self.request(path, **kwargs)

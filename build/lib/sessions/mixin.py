@@ -1,0 +1,176 @@
+"""SessionMixin gives a RequestHandler ``self.session``. The life of a request:
+
+1. Cookie:  prepare() calls ``await self.load_session()``, which reads the
+            signed cookie (``get_signed_cookie``, version 2 only).
+2. Load:    the store is asked for the record under a digest of the ID. An
+            unknown or expired ID gets a new, empty session, never the ID
+            offered (express-session's "strict mode" is always on).
+3. Handler: the handler reads and writes ``self.session`` like a dict.
+4. Finish:  ``render()`` and ``redirect()`` end in ``finish()``, which this
+            mixin overrides: the response is held back...
+5. Save:    ...until the store has acknowledged what changed. Tornado's
+            ``on_finish()`` runs after the response is sent, too late: a
+            browser that follows the login redirect at once must find its
+            session saved.
+6. Set-Cookie: a new session's cookie is set, a destroyed one's cleared.
+7. Send:    Tornado's own ``finish()`` sends the response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Awaitable
+from typing import Any
+
+import tornado.iostream
+import tornado.web
+
+from .clients import describe_client
+from .config import SessionConfig
+from .session import Session
+from .stores.base import SessionStore, StoreError, StoreUnavailable
+
+log = logging.getLogger("sessions")
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class SessionMixin(tornado.web.RequestHandler):
+    """The application settings supply ``session_store`` (a SessionStore) and,
+    optionally, ``session_config`` (a SessionConfig). Call
+    ``await self.load_session()`` in ``prepare()``."""
+
+    _session: Session | None = None
+    _session_saving: asyncio.Future[None] | None = None
+    _session_cookie_stale = False
+
+    @property
+    def session_store(self) -> SessionStore:
+        return self.application.settings["session_store"]
+
+    @property
+    def session_config(self) -> SessionConfig:
+        return self.application.settings.get("session_config") or _DEFAULT_CONFIG
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("call await self.load_session() in prepare() first")
+        return self._session
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        secure = self.session_config.secure
+        return self.request.protocol == "https" if secure == "auto" else secure
+
+    @property
+    def session_cookie_name(self) -> str:
+        # __Host- tells the browser the cookie is Secure, host-only and for
+        # the whole site, so a sibling subdomain cannot plant or overwrite it.
+        config = self.session_config
+        if self.session_cookie_secure and config.cookie_domain is None and config.cookie_path == "/":
+            return "__Host-" + config.cookie_name
+        return config.cookie_name
+
+    async def load_session(self) -> Session:
+        """Steps 1 and 2. A store failure is a 503, never a silent logout."""
+        name = self.session_cookie_name
+        session_id = self._session_id_from_cookie(name)
+        config = self.session_config
+        try:
+            self._session = session = await Session.load(self.session_store, config, session_id)
+        except StoreError as e:
+            log.warning("session store unavailable while loading a session: %s", e)
+            raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
+        # A live session's cookie is sent again, with today's attributes, at
+        # most once per touch_after: signing it on every response would cost
+        # more than anything else the session does.
+        self._session_cookie_stale = session.record is not None and (
+            config.clock() - session.record.last_seen >= config.touch_after.total_seconds()
+        )
+        # A cookie naming a session we no longer hold is left alone: clearing
+        # it by name could delete the cookie a login in another tab just set.
+        # Only a dict of keys can have retired ones.
+        if (
+            not session.is_new
+            and isinstance(self.settings["cookie_secret"], dict)
+            and self.get_signed_cookie_key_version(name) != self.settings.get("key_version")
+        ):
+            self._set_session_cookie()  # signed with a retired key: re-sign with the current one
+        return session
+
+    def _session_id_from_cookie(self, name: str) -> str | None:
+        if name not in self.request.cookies:
+            return None
+        value = self.get_signed_cookie(name, max_age_days=self.session_config.cookie_max_age_days(), min_version=2)
+        session_id = value.decode("ascii", "replace") if value else ""
+        return session_id if _SESSION_ID.fullmatch(session_id) else None
+
+    def _session_cookie_attributes(self) -> dict[str, Any]:
+        # Taken from the configuration at each response, so a change of
+        # settings reaches existing sessions the next time their cookie is sent.
+        config = self.session_config
+        return {
+            "path": config.cookie_path,
+            "domain": config.cookie_domain,
+            "httponly": True,
+            "secure": self.session_cookie_secure,
+            "samesite": config.same_site,
+        }
+
+    def clear_session_cookie(self) -> None:
+        self.clear_cookie(self.session_cookie_name, **self._session_cookie_attributes())
+
+    def _set_session_cookie(self) -> None:
+        session, config = self.session, self.session_config
+        self.set_signed_cookie(
+            self.session_cookie_name,
+            session.id,
+            version=2,
+            expires_days=None,
+            # A browser-session cookie unless the user asked to be remembered.
+            expires=config.absolute_expiry(session.created, True) if session.remember else None,
+            **self._session_cookie_attributes(),
+        )
+
+    def finish(self, chunk: Any = None) -> Awaitable[None]:
+        """Steps 4 to 7."""
+        # Tornado may call finish() again after redirect() or render() did;
+        # the second call waits for the same save.
+        if self._session_saving is None:
+            session = self._session
+            # A request that failed on the server keeps none of its changes.
+            if session is None or self.get_status() >= 500 or not session.save_due():
+                if session is not None and self._session_cookie_stale and session.id and not session.expired:
+                    self._set_session_cookie()
+                return super().finish(chunk)
+            self._session_saving = asyncio.ensure_future(self._save_session_then_finish(chunk))
+        return self._session_saving
+
+    async def _save_session_then_finish(self, chunk: Any) -> None:
+        session = self.session
+        client = describe_client(self.request.headers.get("User-Agent", ""), self.request.remote_ip)
+        try:
+            outcome = await session.save(client if session.is_new else "")
+        except Exception as e:
+            if isinstance(e, StoreUnavailable):
+                log.warning("session store unavailable while saving a session: %s", e)
+            elif not isinstance(e, StoreError):  # StoreMisconfigured was logged by the store
+                log.exception("could not save a session")
+            self._session = None
+            self._session_saving = None
+            self.send_error(503 if isinstance(e, StoreError) else 500)
+            return
+        if outcome == "ended":
+            self.clear_session_cookie()
+        elif outcome == "created" or (outcome == "updated" and self._session_cookie_stale):
+            self._set_session_cookie()
+        # The browser may have left while we saved; the session is stored all the same.
+        with contextlib.suppress(tornado.iostream.StreamClosedError):
+            await super().finish(chunk)
+
+
+_DEFAULT_CONFIG = SessionConfig()

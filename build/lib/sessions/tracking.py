@@ -1,0 +1,63 @@
+"""TrackedDict: a dict that knows which of its keys changed since it was loaded.
+
+It keeps the JSON of each value as loaded. Only keys whose JSON differs are
+written back: a list appended to in place is saved, the same value assigned
+again is not, and two requests on one session that change different keys
+both keep their change (the store applies only those keys).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+from .stores.base import Changes
+from .values import check_key, check_value
+
+# One encoder for every call: json.dumps() with options builds a new one each time.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def as_json(value: Any) -> str:
+    try:
+        return _CANONICAL_JSON.encode(value)
+    except (TypeError, ValueError):
+        return ""  # changed in place into something that is not JSON: the save says what
+
+
+class TrackedDict(MutableMapping[str, Any]):
+    def _track(self, data: Mapping[str, Any]) -> None:
+        """Start again from ``data``, as stored."""
+        self._data = dict(data)
+        self._saved = {key: as_json(value) for key, value in self._data.items()}
+
+    def _stored(self, key: str, value: Any) -> None:
+        """The store now holds ``value`` under ``key``."""
+        self._data[key] = value
+        self._saved[key] = as_json(value)
+
+    def _changes(self) -> Changes:
+        """What to write: the keys set or changed in place, and those deleted."""
+        changes = Changes(unset=[key for key in self._saved if key not in self._data])
+        changes.set = {key: value for key, value in self._data.items() if self._saved.get(key) != as_json(value)}
+        for key, value in changes.set.items():
+            check_value(value, f"session[{key!r}]")  # changed in place since it was assigned
+        return changes
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        check_key(key)
+        check_value(value, f"session[{key!r}]")
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
