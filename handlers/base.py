@@ -9,7 +9,7 @@ from typing import Any
 
 import tornado.web
 
-from sessions import SessionMixin, StoreError
+from sessions import SessionMixin, StoreError, StoreUnavailable
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
@@ -57,9 +57,9 @@ class BaseHandler(SessionMixin):
         return self._session.pop_flashes() if self._session is not None else []
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, StoreError):
-            logging.getLogger("sessions").warning("session store failed (%s): %s", value, self.request.path)
-        else:
+        if isinstance(value, StoreUnavailable):
+            logging.getLogger("sessions").warning("session store unavailable (%s): %s", value, self.request.path)
+        elif not isinstance(value, StoreError):  # StoreMisconfigured was logged once, by the store
             super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:

@@ -83,7 +83,8 @@ class SessionMixin(tornado.web.RequestHandler):
         try:
             self._session = session = await Session.load(self.session_store, config, session_id)
         except StoreError as e:
-            log.warning("session store unavailable while loading a session: %s", e)
+            if isinstance(e, StoreUnavailable):  # StoreMisconfigured was logged once, by the store
+                log.warning("session store unavailable while loading a session: %s", e)
             raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
         # A live session's cookie is sent again, with today's attributes, at
         # most once per touch_after: signing it on every response would cost

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from bson.errors import InvalidDocument
 from pymongo import ReturnDocument
 from pymongo.errors import (
     ConnectionFailure,
@@ -78,10 +79,10 @@ class MongoStore:
             raise self._misconfigured(e) from e
         except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as e:
             raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
-        except PyMongoError as e:
+        except (PyMongoError, InvalidDocument) as e:  # InvalidDocument: over 16 MB, say
             raise self._misconfigured(e) from e
 
-    def _misconfigured(self, error: PyMongoError) -> StoreMisconfigured:
+    def _misconfigured(self, error: Exception) -> StoreMisconfigured:
         code = getattr(error, "code", None)
         advice = _ADVICE.get(code, "retrying will not help; see the cause")
         message = f"MongoDB: {type(error).__name__} ({code}): {error}; {advice}"
