@@ -149,10 +149,11 @@ def wrk(
     form_body: str | None = None,
     stop_after: int = 0,
     background: bool = False,
+    env_extra: dict | None = None,
 ):
     """One wrk run; with a server, also that server's CPU time per request."""
     args = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout=10s", "-s", str(BENCH / "wrk.lua")]
-    env = {**os.environ, "EXPECT_STATUS": str(expect), "STOP_AFTER": str(stop_after)}
+    env = {**os.environ, "EXPECT_STATUS": str(expect), "STOP_AFTER": str(stop_after), **(env_extra or {})}
     if form_body:
         env["FORM_BODY"] = form_body
     cpu_before = server.cpu_seconds() if server else 0.0

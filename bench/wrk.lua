@@ -8,6 +8,19 @@ if os.getenv("FORM_BODY") then
   wrk.body = os.getenv("FORM_BODY")
   wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 end
+-- For bench/flood.py: BODY_BYTES pads the form to that size; MADE_UP_USERS
+-- sends each login under a username never seen before.
+if os.getenv("BODY_BYTES") then
+  wrk.body = wrk.body .. "&pad=" .. string.rep("x", tonumber(os.getenv("BODY_BYTES")))
+end
+if os.getenv("MADE_UP_USERS") then
+  local sent = 0
+  local prefix = tostring(math.random(1e9))
+  function request()
+    sent = sent + 1
+    return wrk.format(nil, nil, nil, wrk.body .. "&username=made-up-" .. prefix .. "-" .. sent)
+  end
+end
 
 local threads = {}
 
