@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from conftest import Browser
+from tornado.web import decode_signed_value
 
 from examples.minimal import make_app
+from sessions.session import store_key
 
 ROOT = Path(__file__).parent.parent
 
@@ -90,6 +92,16 @@ async def test_logout_deletes_the_session(browser, sessions):
     assert "session" not in browser.cookies and len(sessions) == 0
     browser.cookies["session"] = stolen
     assert (await browser.get("/dashboard")).code == 302
+
+
+@pytest.mark.gen_test
+async def test_no_page_shows_the_session_id_or_cookie(app, browser):
+    await log_in(browser, "Ada")
+    cookie = browser.cookies["session"].strip('"')
+    session_id = decode_signed_value(app.settings["cookie_secret"], "session", cookie, min_version=2).decode()
+    for path in "/dashboard", "/login":
+        shown = page(await browser.get(path))
+        assert not [secret for secret in (cookie, session_id, store_key(session_id)) if secret in shown], path
 
 
 @pytest.mark.gen_test
