@@ -20,6 +20,15 @@ def handle(key: str) -> str:
     return hashlib.sha256(b"handle:" + key.encode()).hexdigest()[:20]
 
 
+def ago(seconds: float) -> str:
+    # Whole units only: a session that only reads is written once per touch_after.
+    for unit, size in ("day", 86400), ("hour", 3600), ("minute", 60):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'' if count == 1 else 's'} ago"
+    return "less than a minute ago"
+
+
 class ActiveSessionsBase(BaseHandler):
     async def other_sessions(self) -> dict[str, SessionRecord]:
         """The user's live sessions except this one, by store key."""
@@ -32,7 +41,9 @@ class ActiveSessionsHandler(ActiveSessionsBase):
     @tornado.web.authenticated
     async def get(self) -> None:
         others = sorted((await self.other_sessions()).items(), key=lambda item: -item[1].last_seen)
-        self.render("sessions.html", current=self.session, others=[(handle(key), record) for key, record in others])
+        now = self.session_config.clock()
+        others = [(handle(key), record, ago(now - record.last_seen)) for key, record in others]
+        self.render("sessions.html", current=self.session, others=others)
 
 
 class RevokeSessionHandler(ActiveSessionsBase):

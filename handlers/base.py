@@ -5,6 +5,7 @@ from __future__ import annotations
 import http
 import logging
 import time
+import urllib.parse
 from typing import Any
 
 import tornado.web
@@ -39,6 +40,14 @@ class BaseHandler(SessionMixin):
             raise tornado.web.HTTPError(431)
         await self.load_session()
         self.current_user = self.session.user
+
+    def get_login_url(self) -> str:
+        # The login page says why when this browser's session has ended (expired,
+        # or signed out elsewhere). Tornado adds ?next= only to a URL without a query.
+        url = super().get_login_url()
+        if self.session.expired:
+            url += "?" + urllib.parse.urlencode({"next": self.request.uri, "ended": 1})
+        return url
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)

@@ -67,21 +67,21 @@ def server_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def start_site(server_loop) -> Iterator[Callable[..., str]]:
-    """start_site(clock=...) serves a new app and returns its base URL."""
+def serve(server_loop) -> Iterator[Callable[..., str]]:
+    """serve(make_app, xheaders=False) serves the app make_app() returns and gives its base URL."""
     servers = []
 
     def on_loop(coroutine: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, server_loop).result(timeout=10)
 
-    async def listen(sockets: list, config: SessionConfig) -> tornado.httpserver.HTTPServer:
-        server = tornado.httpserver.HTTPServer(make_app(MemoryStore(), COOKIE_SECRET, session_config=config))
+    async def listen(sockets: list, make_app: Callable[[], Any], xheaders: bool) -> tornado.httpserver.HTTPServer:
+        server = tornado.httpserver.HTTPServer(make_app(), xheaders=xheaders)
         server.add_sockets(sockets)
         return server
 
-    def start(**config: Any) -> str:
+    def start(make_app: Callable[[], Any], xheaders: bool = False) -> str:
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        servers.append(on_loop(listen(sockets, SessionConfig(**config))))
+        servers.append(on_loop(listen(sockets, make_app, xheaders)))
         return f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
 
     yield start
@@ -92,6 +92,17 @@ def start_site(server_loop) -> Iterator[Callable[..., str]]:
 
     for server in servers:
         on_loop(stop(server))
+
+
+@pytest.fixture
+def start_site(serve) -> Callable[..., str]:
+    """start_site(xheaders=False, clock=..., ...) serves a new site with these
+    session settings and returns its base URL."""
+
+    def start(xheaders: bool = False, **config: Any) -> str:
+        return serve(lambda: make_app(MemoryStore(), COOKIE_SECRET, session_config=SessionConfig(**config)), xheaders)
+
+    return start
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ def problems(page) -> list[str]:
 
 
 def test_signed_out_pages(page):
-    for path in ["/", "/login", "/no-such-page"]:
+    for path in ["/", "/login", "/login?next=%2Fdashboard&ended=1", "/no-such-page"]:
         page.goto(path)
         assert problems(page) == [], path
 

@@ -19,7 +19,7 @@ def test_home_to_login_to_dashboard(page, log_in):
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     expect(page.get_by_role("heading", level=1)).to_have_text(HELLO)
     header = page.get_by_role("banner")
-    expect(header).to_contain_text("Signed in as demo")
+    expect(header).to_contain_text("Signed in as Demo User")
     expect(header.get_by_role("button", name="Log out")).to_be_visible()
     expect(header.get_by_role("link", name="Dashboard")).to_have_attribute("aria-current", "page")
 
@@ -103,7 +103,7 @@ def test_ending_a_session_from_the_sessions_page_signs_that_browser_out(new_cont
     expect(laptop.get_by_role("button", name="End this session")).to_have_count(0)
 
     phone.reload()
-    expect(phone).to_have_url(re.compile(r"/login\?next=%2Fdashboard$"))
+    expect(phone).to_have_url(re.compile(r"/login\?next=%2Fdashboard&ended=1$"))
     laptop.goto("/dashboard")
     expect(laptop.get_by_role("heading", level=1)).to_have_text(HELLO)
 

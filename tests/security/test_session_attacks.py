@@ -62,7 +62,7 @@ async def test_attackers_logged_in_cookie_planted_before_the_victim_logs_in(brow
     await attacker.login(username="mallory", password=MALLORY_PASSWORD)
     browser.cookies["session"] = attacker.cookies["session"]
     # The victim sees whose account this is, and logging in replaces it.
-    assert "Signed in as <strong>mallory</strong>" in (await browser.get("/")).body.decode()
+    assert "Signed in as <strong>Mallory</strong>" in (await browser.get("/")).body.decode()
     response = await browser.post("/login", {"username": "demo", "password": "demo-password"}, xsrf_from="/")
     assert response.code == 303
     assert await signed_in_as(browser) == "Demo User"

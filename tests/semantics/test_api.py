@@ -186,9 +186,9 @@ async def test_the_dashboard_shows_the_sessions_lifetime(browser, clock, session
     page = (await browser.get("/dashboard")).body.decode()
     idle_ends = clock.now + session_config.idle_timeout.total_seconds()
     latest = started + session_config.absolute_timeout.total_seconds()
-    shown = dict(re.findall(r"<dt>([^<]+)</dt>\s*<dd>([^<]+)</dd>", page))
+    shown = dict(re.findall(r"<dt>([^<]+)</dt>\s*<dd[^>]*>([^<]+)</dd>", page))
     assert shown["Started"] == format_time(started)
-    assert shown["Last seen"] == format_time(clock.now), "this visit, not the one before"
+    assert shown["Last seen"] == "now", "this visit, not the one before"
     assert shown["Ends if idle"] == format_time(idle_ends)
     assert shown["Ends at the latest"] == format_time(latest)
     assert "deleted when the browser closes" in page
@@ -203,5 +203,5 @@ async def test_the_dashboard_never_shows_an_idle_end_after_the_absolute_one(brow
         clock.advance(session_config.idle_timeout / 2)
         assert (await browser.get("/dashboard")).code == 200
     page = (await browser.get("/dashboard")).body.decode()
-    shown = dict(re.findall(r"<dt>([^<]+)</dt>\s*<dd>([^<]+)</dd>", page))
-    assert shown["Ends if idle"] == shown["Ends at the latest"] == format_time(end)
+    shown = dict(re.findall(r"<dt>([^<]+)</dt>\s*<dd[^>]*>([^<]+)</dd>", page))
+    assert "Ends if idle" not in shown and shown["Ends"] == format_time(end), "one end, said once"
