@@ -12,6 +12,8 @@ import os
 import sys
 import unicodedata
 
+import tornado.web
+
 # Hashing longer inputs costs more; nobody's real password is this long.
 MAX_PASSWORD_BYTES = 1024
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
@@ -27,7 +29,25 @@ def _lower_priority() -> None:
 # scrypt is slow on purpose (about 16 MiB and tens of ms per hash). A burst of
 # logins queues for these two threads instead of taking every core, and the
 # memory, from the pages being served meanwhile.
-_HASHING = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="scrypt", initializer=_lower_priority)
+_HASHING_THREADS = 2
+_HASHING = concurrent.futures.ThreadPoolExecutor(
+    _HASHING_THREADS, thread_name_prefix="scrypt", initializer=_lower_priority
+)
+# Logins waiting for a thread, at most. Past that a login is answered at once,
+# without hashing: under a flood a real user is told to retry in a few seconds
+# instead of waiting behind hundreds of hashes, and the queue costs no memory.
+MAX_WAITING_LOGINS = 8
+_logins_hashing = 0
+
+
+class TooManyLogins(tornado.web.HTTPError):
+    """Every hashing thread is busy and the queue is full: a 503 page with
+    Retry-After (handlers/base.py). 503, not 429: 429 tells one client that
+    it sent too many requests, while this is the whole server being busy,
+    whoever sent the logins."""
+
+    def __init__(self) -> None:
+        super().__init__(503, reason="Too many logins at once")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,13 +81,28 @@ def display_name(username: str) -> str:
     return account.display_name if account else username
 
 
+def refuse_if_busy() -> None:
+    """Raise TooManyLogins now if the hashing queue is full. A login handler
+    calls it before counting the attempt against the account, so that a
+    login refused for the server's sake is not held against the user."""
+    if _logins_hashing >= _HASHING_THREADS + MAX_WAITING_LOGINS:
+        raise TooManyLogins()
+
+
 async def authenticate(username: str, password: str) -> Account | None:
-    """The account if the password is right, else None."""
+    """The account if the password is right, else None. Raises TooManyLogins
+    when the hashing queue is full."""
+    global _logins_hashing
     if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
         return None
+    refuse_if_busy()
     account = ACCOUNTS.get(username, _NOBODY)
     check = functools.partial(hash_password, password, account.salt)
-    candidate = await asyncio.get_running_loop().run_in_executor(_HASHING, check)
+    _logins_hashing += 1
+    try:
+        candidate = await asyncio.get_running_loop().run_in_executor(_HASHING, check)
+    finally:
+        _logins_hashing -= 1
     if account is _NOBODY or not hmac.compare_digest(candidate, account.password_hash):
         return None
     return account

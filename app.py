@@ -7,13 +7,12 @@ python app.py --help               # every option
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import secrets
 from pathlib import Path
 
-import tornado.netutil
-import tornado.options
 import tornado.process
 import tornado.web
 from tornado.options import define, options
@@ -21,6 +20,7 @@ from tornado.options import define, options
 import server
 from handlers.active_sessions import ActiveSessionsHandler, RevokeOtherSessionsHandler, RevokeSessionHandler
 from handlers.auth import LoginHandler, LogoutHandler
+from handlers.base import BodyTooLargeHandler, StaticHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
 from login_failures import LoginFailures
@@ -40,7 +40,12 @@ define(
     default="",
     help="comma-separated older keys, still accepted and re-signed with the current one",
 )
-define("xheaders", default=False, help="trust X-Forwarded-Proto/-For from a TLS-terminating proxy")
+define(
+    "xheaders",
+    default=False,
+    help="behind a TLS-terminating proxy: trust its X-Forwarded-Proto and X-Forwarded-For (last address) headers; "
+    "X-Scheme and X-Real-Ip are ignored",
+)
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs a MongoDB store")
 define("mongodb_timeout", default=3.0, help="seconds to wait for MongoDB before a request gets the 503 page")
 define("debug", default=False, help="reload on code changes, show tracebacks")
@@ -70,13 +75,19 @@ def make_app(
         ],
         template_path=HERE / "templates",
         static_path=HERE / "static",
+        static_handler_class=StaticHandler,
         default_handler_class=NotFoundHandler,
+        # Every form here is tiny: a larger body gets a 413 page before it is read.
+        max_body_bytes=64 * 1024,
+        body_too_large_handler=BodyTooLargeHandler,
         login_url="/login",
         cookie_secret=cookie_secret,
         key_version=key_version,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
         cross_origin_protection=True,
+        # The Tornado form of express's app.use(session({ secret, store, cookie, resave, saveUninitialized })):
+        # the key is cookie_secret above; every other setting is in SessionConfig (sessions/config.py).
         session_store=session_store,
         session_config=session_config or SessionConfig(),
         login_failures=open_login_failures(session_store) if login_failures is None else login_failures,
@@ -84,23 +95,35 @@ def make_app(
     )
 
 
-def cookie_secrets() -> tuple[str | dict[int, str], int | None]:
-    """The signing key, or a dict of keys by version when older ones are retired."""
+def key_version(key: str) -> int:
+    # A digest of the key itself, not its place in a list: dropping a retired
+    # key renumbers nothing, so cookies signed with the others still verify.
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def signing_keys(current: str, retired: list[str]) -> tuple[dict[int, str], int]:
+    """Every key that may have signed a cookie, by version, and the current key's version."""
+    return {key_version(key): key for key in [*retired, current]}, key_version(current)
+
+
+def cookie_secret() -> tuple[str, bool]:
+    """The key that signs cookies, and whether it was made up just now."""
     secret = options.cookie_secret or os.environ.get("COOKIE_SECRET")
-    if not secret:
-        log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server restarts")
-        secret = secrets.token_urlsafe(32)
-    retired = [key for key in options.retired_cookie_secrets.split(",") if key]
-    if not retired:
-        return secret, None
-    return {**dict(enumerate(retired)), len(retired): secret}, len(retired)
+    if secret:
+        return secret, False
+    # Kept in the environment, which --debug's reload (a re-exec of this
+    # process) inherits: a code change does not sign everyone out.
+    os.environ["COOKIE_SECRET"] = secrets.token_urlsafe(32)
+    return os.environ["COOKIE_SECRET"], True
 
 
-async def run(sockets: list, cookie_secret: str | dict[int, str], key_version: int | None) -> None:
+async def run(sockets: list, keys: dict[int, str], current_version: int, random_key: bool) -> None:
     store = open_store(options.session_store, options.mongodb_timeout)
     failures = open_login_failures(store)
+    if random_key:
+        log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
     indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
-    app = make_app(store, cookie_secret, key_version=key_version, login_failures=failures, debug=options.debug)
+    app = make_app(store, keys, key_version=current_version, login_failures=failures, debug=options.debug)
     await server.serve(app, sockets, xheaders=options.xheaders, address=options.address, port=options.port)
     if indexing is not None:
         indexing.cancel()
@@ -108,18 +131,20 @@ async def run(sockets: list, cookie_secret: str | dict[int, str], key_version: i
 
 
 def main() -> None:
-    tornado.options.parse_command_line()
+    server.parse_command_line()  # tornado.options.parse_command_line(), one line per mistake
     if options.processes != 1 and options.session_store == "memory":
         raise SystemExit(
             "--processes needs a shared store: in-memory sessions are per process. Use --session-store=mongodb://..."
         )
-    cookie_secret, key_version = cookie_secrets()
+    sockets = server.bind_sockets(options.port, options.address)
+    secret, random_key = cookie_secret()
+    retired = [key for key in options.retired_cookie_secrets.split(",") if key]
+    keys, current_version = signing_keys(secret, retired)
     # Workers are forked before any event loop or database client exists,
     # which is why this is not one async main().
-    sockets = tornado.netutil.bind_sockets(options.port, options.address)
     if options.processes != 1:
         server.fork_workers(options.processes or tornado.process.cpu_count(), sockets)
-    asyncio.run(run(sockets, cookie_secret, key_version))
+    asyncio.run(run(sockets, keys, current_version, random_key))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,9 @@ class LoginHandler(BaseHandler):
         username = self.form_field("username").strip()
         password = self.form_field("password")
         next_url = self.form_field("next")
+        # A login refused because the server is busy hashing others is not
+        # held against the account: ask before the attempt is counted.
+        accounts.refuse_if_busy()
         throttle = LoginThrottle(self.settings["login_failures"], username)
         now = self.session_config.clock()
         why = "Too many failed attempts for this username."

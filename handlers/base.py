@@ -1,4 +1,5 @@
-"""BaseHandler: every page loads its session first and shares one layout."""
+"""BaseHandler: every page loads its session first and shares one layout.
+Static files and error pages carry the same security headers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import tornado.web
 
+import accounts
 from sessions import SessionMixin, StoreError, StoreUnavailable
 
 CONTENT_SECURITY_POLICY = (
@@ -21,6 +23,7 @@ ERROR_ADVICE = {
     403: "The form was out of date or came from another site. Reload the page and try again.",
     404: "There is no page at this address.",
     405: "This address does not accept that kind of request.",
+    413: "That was far more than any form on this site sends. Go back and try again.",
     429: "Too many attempts. Wait a little and try again.",
     431: "Your browser sent too much with this request, usually too many or too large cookies. "
     "Delete this site's cookies and try again.",
@@ -32,7 +35,41 @@ def format_time(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
-class BaseHandler(SessionMixin):
+class PageMixin(tornado.web.RequestHandler):
+    """What every response shares, pages and static files alike: the
+    security headers, and errors answered with the site's error page."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        namespace = super().get_template_namespace()
+        namespace["format_time"] = format_time
+        return namespace
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        # A store failure in a handler (throttle counts, the sessions list) is
+        # the same 503 as one while loading or saving the session.
+        if isinstance(error, StoreError):
+            status_code = 503
+            self.set_status(503)
+        advice = ERROR_ADVICE.get(status_code, "Something went wrong on our side. Try again later.")
+        if isinstance(error, accounts.TooManyLogins):
+            advice = "Many logins are being checked right now. Nothing was lost; try again in a few seconds."
+        if status_code == 503:
+            self.set_header("Retry-After", "5")
+        self.render(
+            "error.html",
+            status_code=status_code,
+            title=http.HTTPStatus(status_code).phrase if status_code in http.HTTPStatus._value2member_map_ else "Error",
+            advice=advice,
+        )
+
+
+class BaseHandler(PageMixin, SessionMixin):
     async def prepare(self) -> None:
         # Tornado drops a connection whose headers pass 64 KiB without a word;
         # below that, a page says what went wrong (usually piled-up cookies).
@@ -50,17 +87,10 @@ class BaseHandler(SessionMixin):
         return url
 
     def set_default_headers(self) -> None:
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
+        super().set_default_headers()
         # Pages depend on who is signed in: no shared or back-button copies.
         self.set_header("Cache-Control", "no-store")
         self.set_header("Vary", "Cookie")
-
-    def get_template_namespace(self) -> dict[str, Any]:
-        namespace = super().get_template_namespace()
-        namespace["format_time"] = format_time
-        return namespace
 
     def flashes(self) -> list[tuple[str, str]]:
         return self._session.pop_flashes() if self._session is not None else []
@@ -71,17 +101,29 @@ class BaseHandler(SessionMixin):
         elif not isinstance(value, StoreError):  # StoreMisconfigured was logged once, by the store
             super().log_exception(typ, value, tb)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        # A store failure in a handler (throttle counts, the sessions list) is
-        # the same 503 as one while loading or saving the session.
-        if isinstance(kwargs.get("exc_info", (None, None, None))[1], StoreError):
-            status_code = 503
-            self.set_status(503)
-        if status_code == 503:
-            self.set_header("Retry-After", "5")
-        self.render(
-            "error.html",
-            status_code=status_code,
-            title=http.HTTPStatus(status_code).phrase if status_code in http.HTTPStatus._value2member_map_ else "Error",
-            advice=ERROR_ADVICE.get(status_code, "Something went wrong on our side. Try again later."),
-        )
+
+class StaticHandler(PageMixin, tornado.web.StaticFileHandler):
+    """Tornado's static files with the site's headers and error page."""
+
+    def flashes(self) -> list[tuple[str, str]]:
+        return []  # no session here: static files never load one
+
+    def parse_url_path(self, url_path: str) -> str:
+        # No file name holds a NUL; the operating system would refuse it with
+        # an exception, which Tornado answers with a 500.
+        if "\x00" in url_path:
+            raise tornado.web.HTTPError(400)
+        return super().parse_url_path(url_path)
+
+
+@tornado.web.stream_request_body
+class BodyTooLargeHandler(BaseHandler):
+    """Answers 413 as soon as a request's headers are in (streaming mode,
+    so Tornado does not read the body first). server.Site sends here every
+    request whose body passes the max_body_bytes setting."""
+
+    def check_xsrf_cookie(self) -> None:
+        pass  # refused whatever its token, as Tornado's ErrorHandler does
+
+    async def prepare(self) -> None:
+        raise tornado.web.HTTPError(413)

@@ -9,9 +9,11 @@ process over one mongomock-motor database; with MONGODB_URL set it is also two
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -30,7 +32,7 @@ import tornado.testing
 import tornado.web
 from conftest import COOKIE_SECRET, Browser
 
-from app import make_app
+from app import make_app, signing_keys
 from sessions import MongoStore
 
 ROOT = Path(__file__).parent.parent
@@ -44,15 +46,19 @@ def free_port() -> int:
 
 
 class Site:
-    """`python app.py ...` in a process of its own, with its log at hand."""
+    """`python app.py ...` in a process of its own, with its log at hand.
+    keyword arguments go to subprocess.Popen (cwd, env, preexec_fn)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, cookie_secret: str | None = COOKIE_SECRET, **popen) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log: list[str] = []
         self._logged = threading.Condition()
-        command = [sys.executable, "app.py", f"--port={self.port}", f"--cookie-secret={COOKIE_SECRET}", *args]
-        self.process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+        command = [sys.executable, "app.py", f"--port={self.port}", *args]
+        if cookie_secret:
+            command.append(f"--cookie-secret={cookie_secret}")
+        popen.setdefault("cwd", ROOT)
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, **popen)
         self._reader = threading.Thread(target=self._read_log, daemon=True)
         self._reader.start()
 
@@ -65,12 +71,16 @@ class Site:
             self.log.append("<exited>")
             self._logged.notify_all()
 
-    def wait_for_log(self, text: str, times: int = 1, timeout: float = 20) -> None:
+    def logged(self, text: str, times: int = 1, timeout: float = 20) -> bool:
+        """Whether `text` is in the log `times` times, waiting up to `timeout` for it."""
         with self._logged:
-            found = self._logged.wait_for(
+            self._logged.wait_for(
                 lambda: sum(text in line for line in self.log) >= times or "<exited>" in self.log, timeout
             )
-        assert found and sum(text in line for line in self.log) >= times, f"no {text!r} in:\n" + "\n".join(self.log)
+            return sum(text in line for line in self.log) >= times
+
+    def wait_for_log(self, text: str, times: int = 1, timeout: float = 20) -> None:
+        assert self.logged(text, times, timeout), f"no {text!r} in:\n" + "\n".join(self.log)
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
         """Send the signal; the exit status once the process and its log have ended."""
@@ -83,6 +93,22 @@ class Site:
         return [
             int(pid) for pid in Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
         ]
+
+    def login_cookie(self, headers: dict | None = None) -> str:
+        """Log in as demo, sending `headers` with the form; the session's Set-Cookie."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=20)
+        connection.request("GET", "/login")
+        page = connection.getresponse()
+        xsrf_cookie = re.match(r"_xsrf=([^;]+)", page.getheader("Set-Cookie")).group(1)
+        token = re.search(r'name="_xsrf" value="([^"]+)"', page.read().decode()).group(1)
+        form = urllib.parse.urlencode({"_xsrf": token, "username": "demo", "password": "demo-password"})
+        form_headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"_xsrf={xsrf_cookie}"}
+        connection.request("POST", "/login", body=form, headers={**form_headers, **(headers or {})})
+        response = connection.getresponse()
+        assert response.status == 303
+        (session,) = [c for c in response.headers.get_all("Set-Cookie") if not c.startswith("_xsrf")]
+        connection.close()
+        return session
 
     def get(self, path: str, cookie: str = "") -> tuple[int, dict, str]:
         request = urllib.request.Request(self.url + path, headers={"Cookie": cookie} if cookie else {})
@@ -97,8 +123,8 @@ class Site:
 def started():
     sites: list[Site] = []
 
-    def start(*args: str) -> Site:
-        sites.append(Site(*args))
+    def start(*args: str, **kwargs) -> Site:
+        sites.append(Site(*args, **kwargs))
         return sites[-1]
 
     yield start
@@ -185,7 +211,139 @@ def test_two_workers_share_one_port_and_stop_together(started, closed_port):
 
 def signed_session_cookie() -> str:
     session_id = uuid.uuid4().hex + uuid.uuid4().hex[:11]
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", session_id, version=2).decode()
+    keys, version = signing_keys(COOKIE_SECRET, [])
+    return tornado.web.create_signed_value(keys, "session", session_id, version=2, key_version=version).decode()
+
+
+def test_a_stop_does_not_wait_for_a_request_whose_client_left_half_way(started):
+    site = started()
+    site.wait_for_log("Serving on")
+    with socket.create_connection(("127.0.0.1", site.port)) as connection:
+        connection.sendall(
+            b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+        )
+        assert connection.makefile("rb").readline().startswith(b"HTTP/1.1 100"), "the request is in flight"
+        connection.sendall(b"username=demo&password=")
+    # The client has gone, most of its body unsent.
+    assert site.stop() == 0
+    log = "\n".join(site.log)
+    assert "Stopping" in log and "still in flight" not in log
+
+
+def test_half_sent_requests_are_closed_by_the_header_and_body_timeouts(started):
+    site = started()
+    site.wait_for_log("Serving on")
+    half_headers = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+    half_headers.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+    half_body = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+    half_body.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nusername=")
+    with half_headers, half_body:
+        assert half_headers.recv(1) == b"", "closed by the server"
+        assert half_body.recv(1) == b"", "closed by the server"
+    assert site.stop() == 0
+
+
+def test_a_worker_that_dies_is_replaced_and_the_stop_stays_clean(started, closed_port):
+    site = started("--processes=2", f"--session-store=mongodb://127.0.0.1:{closed_port}/x", "--mongodb-timeout=0.5")
+    site.wait_for_log("Serving on", times=2)
+    first = site.workers()
+    os.kill(first[0], signal.SIGKILL)  # as the kernel's out-of-memory killer does
+    site.wait_for_log(f"Worker {first[0]} was killed by SIGKILL; starting another at once")
+    site.wait_for_log("Serving on", times=3)
+    os.kill(first[1], signal.SIGKILL)
+    # A second death within a minute waits: workers that keep dying do not make the parent spin.
+    site.wait_for_log(f"Worker {first[1]} was killed by SIGKILL; starting another in 1 s")
+    site.wait_for_log("Serving on", times=4)
+    replacements = site.workers()
+    assert len(replacements) == 2 and not set(replacements) & set(first)
+    assert [site.get("/")[0] for _ in range(6)] == [200] * 6, "only replacements are left to answer"
+    assert site.stop() == 0
+    site.wait_for_log("Stopping", times=2)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in replacements)
+
+
+def test_workers_that_cannot_start_stop_the_site_instead_of_restarting_forever(started):
+    site = started("--processes=2", "--session-store=mysql://db/x")
+    assert site.process.wait(timeout=20) == 1
+    site.wait_for_log("<exited>")
+    assert any("exited with status 1: stopping" in line for line in site.log), site.log
+    assert not any("starting another" in line for line in site.log)
+
+
+# File descriptors: the limit is raised at start, and connections are kept
+# below it; at the limit all the same the server neither spins nor floods its log.
+
+
+def open_files_limit(soft: int, hard: int):
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit_at_start(started):
+    site = started(preexec_fn=open_files_limit(64, 256))
+    site.wait_for_log("Serving on")
+    limits = Path(f"/proc/{site.process.pid}/limits").read_text()
+    assert re.search(r"Max open files\s+256\s+256 ", limits), limits
+    assert site.stop() == 0
+
+
+def test_idle_connections_cannot_hold_the_server_at_its_open_files_limit(started):
+    site = started(preexec_fn=open_files_limit(64, 64))
+    site.wait_for_log("Serving on")
+    idle = [socket.create_connection(("127.0.0.1", site.port)) for _ in range(100)]
+    try:
+        statuses = [site.get("/")[0] for _ in range(3)]
+    finally:
+        for connection in idle:
+            connection.close()
+    assert statuses == [200] * 3
+    assert site.stop() == 0
+    assert sum("connections open, the most allowed: closing the longest idle" in line for line in site.log) == 1
+    assert len(site.log) < 20, "\n".join(site.log)
+
+
+def test_out_of_file_descriptors_anyway_an_idle_connection_makes_room(started):
+    site = started(preexec_fn=open_files_limit(64, 64))
+    site.wait_for_log("Serving on")
+    assert site.get("/")[0] == 200  # templates and static files read while files can still be opened
+    idle = [socket.create_connection(("127.0.0.1", site.port)) for _ in range(20)]
+    try:
+        assert site.get("/")[0] == 200  # answered after the idle ones, so they have all been accepted
+        # As if files or database connections had taken the descriptors left.
+        resource.prlimit(site.process.pid, resource.RLIMIT_NOFILE, (16, 64))
+        statuses = [site.get("/")[0] for _ in range(5)]
+    finally:
+        for connection in idle:
+            connection.close()
+    assert statuses == [200] * 5
+    assert site.stop() == 0
+    assert sum("Out of file descriptors" in line for line in site.log) == 1
+    assert len(site.log) < 20, "\n".join(site.log)
+
+
+def test_out_of_file_descriptors_with_every_connection_busy_the_server_pauses_and_recovers(started):
+    site = started(preexec_fn=open_files_limit(64, 64))
+    site.wait_for_log("Serving on")
+    assert site.get("/")[0] == 200
+    busy = []
+    try:
+        for _ in range(20):
+            connection = socket.create_connection(("127.0.0.1", site.port))
+            connection.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99\r\n\r\n")
+            busy.append(connection)
+            assert connection.makefile("rb").readline().startswith(b"HTTP/1.1 100"), "a request in flight"
+        resource.prlimit(site.process.pid, resource.RLIMIT_NOFILE, (16, 64))
+        waiting = socket.create_connection(("127.0.0.1", site.port), timeout=20)
+        waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        site.wait_for_log("Out of file descriptors: not accepting connections for a second")
+    finally:
+        for connection in busy:
+            connection.close()
+    with waiting:
+        assert waiting.makefile("rb").readline().startswith(b"HTTP/1.1 200")
+    assert site.stop() == 0
+    assert sum("Out of file descriptors" in line for line in site.log) == 1
+    assert len(site.log) < 20, "\n".join(site.log)
 
 
 # A login served by one server is seen by the other.

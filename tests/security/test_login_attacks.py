@@ -138,6 +138,8 @@ async def test_a_1_mib_password_is_refused_without_hashing(browser, monkeypatch)
     hashed = []
     monkeypatch.setattr(accounts, "hash_password", lambda *args: hashed.append(args))
     response = await browser.login(password="x" * 2**20)
+    assert response.code == 413, "refused before the body is read"
+    response = await browser.login(password="x" * 60_000)  # within the body limit
     assert response.code == 200 and "Wrong username or password." in body(response)
     response = await browser.login(password="demo-password" + " " * accounts.MAX_PASSWORD_BYTES)
     assert response.code == 200

@@ -1,0 +1,146 @@
+"""What a request may hold and cost: bodies refused before they are read,
+static files and odd paths answered with the site's page and headers, and
+logins that cannot queue up without bound."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import tornado.httpclient
+from conftest import Browser
+
+import accounts
+from security.conftest import body, raw_request
+
+pytestmark = pytest.mark.gen_test
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def head_and_page(answer: bytes) -> tuple[dict[str, str], str]:
+    head, _, page = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")[1:]
+    return {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}, page.decode()
+
+
+def assert_security_headers(headers) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert value in headers.get(name, headers.get(name.lower(), "")), f"{name} missing"
+
+
+async def test_a_declared_50_mb_body_is_refused_with_a_413_page_before_any_of_it_is_sent(http_server, base_url):
+    # Only the headers are sent: an answer now means the body was never waited for, let alone read.
+    status, answer = await raw_request(
+        base_url,
+        b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 50000000",
+    )
+    assert status == 413
+    headers, page = head_and_page(answer)
+    assert_security_headers(headers)
+    assert "far more than any form on this site sends" in page
+    assert "session" not in headers.get("set-cookie", "")
+
+
+async def test_a_chunked_body_past_the_limit_is_refused_with_a_413_page(http_server, base_url):
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"a" * 8192
+    for _ in range(10):  # 80 KiB, and no last chunk: the body never ends
+        writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    headers, page = head_and_page(answer)
+    assert_security_headers(headers)
+    assert "far more than any form on this site sends" in page
+
+
+async def test_a_form_within_the_limit_is_still_read(browser):
+    response = await browser.login(next="/dashboard?" + "a" * 60_000)
+    assert response.code == 303, "a 60 KB form is accepted"
+
+
+async def test_static_files_and_their_error_pages_carry_the_security_headers(browser):
+    for path, code in [
+        ("/static/site.css", 200),
+        ("/static/favicon.svg", 200),
+        ("/static/nowhere.css", 404),
+        ("/favicon.ico", 404),
+        ("/static/site.css%00", 400),
+    ]:
+        response = await browser.get(path)
+        assert response.code == code, path
+        assert_security_headers(response.headers)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/site.css%00",
+        "/static/%00",
+        "/static/site.css%00.png",
+        "/static/..%2fapp.py",
+        "/static/%2e%2e/%2e%2e/etc/passwd",
+        "/static//etc/passwd",
+        "/static/%5c..%5capp.py",
+        "/static/",
+        "/static/%ff",
+        "/static/" + "a" * 5000,
+        "/static/site.css/x",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_odd_static_paths_get_a_page_never_a_500(browser, path, method):
+    response = await browser.request(path, method=method)
+    assert response.code in (400, 403, 404), response.code
+    assert_security_headers(response.headers)
+    if method == "GET":
+        assert "Back to the home page" in body(response)
+
+
+async def test_logins_past_the_hashing_queue_are_answered_at_once_without_hashing(http_server, base_url, monkeypatch):
+    hashing = accounts._HASHING_THREADS + accounts.MAX_WAITING_LOGINS
+    gate, hashed = threading.Event(), []
+    real_hash = accounts.hash_password
+
+    def held_hash(password: str, salt: bytes) -> bytes:
+        hashed.append(password)
+        gate.wait(timeout=30)
+        return real_hash(password, salt)
+
+    monkeypatch.setattr(accounts, "hash_password", held_hash)
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=hashing + 10)
+    logins = [
+        asyncio.ensure_future(Browser(client, base_url).login(username=f"user{n}", password="wrong"))
+        for n in range(hashing + 2)
+    ]
+    try:
+        answered_at_once = []
+        while len(answered_at_once) < 2:
+            done, _ = await asyncio.wait(
+                [login for login in logins if login not in answered_at_once],
+                timeout=10,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            assert done, "the two logins past the queue were not answered while the others waited"
+            answered_at_once += done
+    finally:
+        gate.set()
+    rest = await asyncio.gather(*(login for login in logins if login not in answered_at_once))
+    client.close()
+    for refused in (login.result() for login in answered_at_once):
+        assert refused.code == 503
+        assert refused.headers["Retry-After"] == "5"
+        assert "Many logins are being checked right now" in body(refused)
+        assert_security_headers(refused.headers)
+        assert not any("session=" in c for c in refused.headers.get_list("Set-Cookie"))
+    assert [response.code for response in rest] == [200] * hashing, "the others were checked as usual"
+    assert len(hashed) == hashing, "no hashing for the logins refused"
