@@ -32,7 +32,8 @@ define("address", default="127.0.0.1", help="address to listen on")
 define(
     "session_store",
     default="memory",
-    help="'memory', or a MongoDB URL such as mongodb://localhost:27017/tornado_sessions",
+    help="'memory', a MongoDB URL such as mongodb://localhost:27017/tornado_sessions, or a Redis URL such as "
+    "redis://localhost:6379/0 (rediss:// for TLS)",
 )
 define("cookie_secret", default=None, help="key that signs cookies (default: env COOKIE_SECRET, else a random one)")
 define(
@@ -41,8 +42,9 @@ define(
     help="comma-separated older keys, still accepted and re-signed with the current one",
 )
 define("xheaders", default=False, help="trust X-Forwarded-Proto/-For from a TLS-terminating proxy")
-define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs a MongoDB store")
+define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("mongodb_timeout", default=3.0, help="seconds to wait for MongoDB before a request gets the 503 page")
+define("redis_timeout", default=3.0, help="seconds to wait for Redis before a request gets the 503 page")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
@@ -97,7 +99,7 @@ def cookie_secrets() -> tuple[str | dict[int, str], int | None]:
 
 
 async def run(sockets: list, cookie_secret: str | dict[int, str], key_version: int | None) -> None:
-    store = open_store(options.session_store, options.mongodb_timeout)
+    store = open_store(options.session_store, options.mongodb_timeout, options.redis_timeout)
     failures = open_login_failures(store)
     indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
     app = make_app(store, cookie_secret, key_version=key_version, login_failures=failures, debug=options.debug)
@@ -111,7 +113,8 @@ def main() -> None:
     tornado.options.parse_command_line()
     if options.processes != 1 and options.session_store == "memory":
         raise SystemExit(
-            "--processes needs a shared store: in-memory sessions are per process. Use --session-store=mongodb://..."
+            "--processes needs a shared store: in-memory sessions are per process. "
+            "Use --session-store=mongodb://... or redis://..."
         )
     cookie_secret, key_version = cookie_secrets()
     # Workers are forked before any event loop or database client exists,
