@@ -66,8 +66,8 @@ async def everything_in(client) -> dict[bytes, object]:
     return dump
 
 
-def session_key(session: str) -> bytes:
-    return f"{PREFIX}session:{session}".encode()
+def session_hash(digest: str) -> bytes:
+    return f"{PREFIX}session:{digest}".encode()
 
 
 # What is stored, and where.
@@ -78,7 +78,7 @@ async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(red
     data = {"visits": 3, "cart": ["tea", {"cups": 2}], "wide": 2**63 - 1, "tenth": 0.1}
     await redis_store.create(store_key(session), record(data=data, created=NOW + 0.25))
     assert await everything_in(redis_store.client) == {
-        session_key(store_key(session)): {
+        session_hash(store_key(session)): {
             b"user": b"demo",
             b"client": b"Firefox on Linux",
             b"remember": b"0",
@@ -114,10 +114,10 @@ async def test_redis_deletes_a_session_at_its_expires_and_the_user_set_with_its_
     client = redis_store.client
     await redis_store.create(key(1), record(expires=NOW + 60.0005))
     await redis_store.create(key(2), record(expires=NOW + 30))
-    assert await client.pexpiretime(session_key(key(1))) == math.ceil((NOW + 60.0005) * 1000)
+    assert await client.pexpiretime(session_hash(key(1))) == math.ceil((NOW + 60.0005) * 1000)
     assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 60) * 1000 + 1
     await redis_store.update(key(2), Changes(fields={"last_seen": NOW + 10, "expires": NOW + 7200}))
-    assert await client.pexpiretime(session_key(key(2))) == (NOW + 7200) * 1000
+    assert await client.pexpiretime(session_hash(key(2))) == (NOW + 7200) * 1000
     assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 7200) * 1000
     assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 7200) * 1000
 
@@ -126,8 +126,8 @@ async def test_a_record_expired_by_redis_leaves_the_user_set_at_the_next_look(re
     client = redis_store.client
     await redis_store.create(key(1), record())
     await redis_store.create(key(2), record())
-    await client.pexpireat(session_key(key(1)), 1)  # what Redis does when the expiry comes
-    assert await client.exists(session_key(key(1))) == 0
+    await client.pexpireat(session_hash(key(1)), 1)  # what Redis does when the expiry comes
+    assert await client.exists(session_hash(key(1))) == 0
     assert set(await redis_store.find_by_user("demo", NOW)) == {key(2)}
     assert await client.zrange(f"{PREFIX}user:demo", 0, -1) == [key(2).encode()]
 
@@ -155,7 +155,7 @@ async def test_the_user_set_follows_deletes_and_changes_of_user(redis_store):
     assert await members("demo") == [key(3)]
     assert await redis_store.delete_by_user("demo") == 1
     assert await redis_store.delete_by_user("other") == 1
-    assert await everything_in(client) == {session_key(key(2)): await client.hgetall(session_key(key(2)))}
+    assert await everything_in(client) == {session_hash(key(2)): await client.hgetall(session_hash(key(2)))}
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ async def test_the_user_set_follows_deletes_and_changes_of_user(redis_store):
 )
 async def test_an_unreadable_hash_reads_as_missing(redis_store, damage):
     await redis_store.create(key(), record())
-    await redis_store.client.hset(session_key(key()), mapping=damage)
+    await redis_store.client.hset(session_hash(key()), mapping=damage)
     assert await redis_store.load(key(), NOW) is None
     assert await redis_store.find_by_user("demo", NOW) == {}
 
@@ -180,17 +180,17 @@ async def test_an_unreadable_hash_reads_as_missing(redis_store, damage):
 @pytest.mark.parametrize("field", ["created", "last_seen", "expires", "remember"])
 async def test_a_hash_missing_a_field_reads_as_missing(redis_store, field):
     await redis_store.create(key(), record())
-    await redis_store.client.hdel(session_key(key()), field)
+    await redis_store.client.hdel(session_hash(key()), field)
     assert await redis_store.load(key(), NOW) is None
 
 
 async def test_another_programs_key_under_the_prefix_is_a_misconfiguration(redis_store, caplog):
-    await redis_store.client.set(session_key(key()), "not a session")
+    await redis_store.client.set(session_hash(key()), "not a session")
     with pytest.raises(StoreMisconfigured, match="another program keeps keys under this prefix"):
         await redis_store.load(key(), NOW)
     with pytest.raises(StoreMisconfigured):
         await redis_store.update(key(), Changes(set={"a": 1}))
-    assert await redis_store.client.get(session_key(key())) == b"not a session"
+    assert await redis_store.client.get(session_hash(key())) == b"not a session"
 
 
 @pytest.mark.parametrize("value", [1, ["a"], b"bytes", {"$ne": None}])
@@ -345,7 +345,7 @@ async def test_a_slow_request_finishing_after_logout_does_not_bring_the_session_
     assert (await slow).code == 200
     assert await signed_in_as(browser, stolen) is None
     dump = await everything_in(pausable_store.client)
-    assert session_key(old_key) not in dump and old_key not in repr(dump)
+    assert session_hash(old_key) not in dump and old_key not in repr(dump)
 
 
 # Outages: down, hung, back again.
