@@ -207,6 +207,15 @@ async def test_only_plain_strings_name_a_key(redis_store, value):
             await call
 
 
+async def test_a_session_with_thousands_of_keys_is_written_whole(redis_store):
+    # Lua unpacks at most ~8000 values into one call: one HSET of every field would fail.
+    data = {f"key{n}": n for n in range(5000)}
+    await redis_store.create(key(), record(data=data))
+    await redis_store.update(key(), Changes(set={f"key{n}": -n for n in range(5000)}, unset=list(data)[:10]))
+    loaded = (await redis_store.load(key(), NOW)).data
+    assert loaded == {f"key{n}": -n for n in range(10, 5000)}
+
+
 # Numbers stay exact: Lua's numbers are doubles and its cjson writes 14 digits.
 
 

@@ -20,7 +20,7 @@ end
 # KEYS: session. ARGV: prefix, store key, expires (ms), then field, value, ...
 CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+for j = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end  -- unpack() stops near 8000
 redis.call('PEXPIREAT', KEYS[1], ARGV[3])
 local user = redis.call('HGET', KEYS[1], 'user')
 if user then indexed(user, ARGV[3]) end
@@ -79,9 +79,10 @@ for j, integer in ipairs(integers) do
     return redis.error_reply('OVERFLOW ' .. integer[1])
   end
 end
-if #computed > 0 then redis.call('HSET', KEYS[1], unpack(computed)) end
-if #to_set > 0 then redis.call('HSET', KEYS[1], unpack(to_set)) end
-if #to_delete > 0 then redis.call('HDEL', KEYS[1], unpack(to_delete)) end
+for _, fields in ipairs({computed, to_set}) do
+  for j = 1, #fields, 2 do redis.call('HSET', KEYS[1], fields[j], fields[j + 1]) end
+end
+for _, field in ipairs(to_delete) do redis.call('HDEL', KEYS[1], field) end
 redis.call('PEXPIREAT', KEYS[1], expires_ms)
 local user = redis.call('HGET', KEYS[1], 'user')
 if old_user and old_user ~= user then redis.call('ZREM', index(old_user), ARGV[2]) end
