@@ -8,7 +8,6 @@ where a skip fails the run, .ci/run installs it).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import shutil
 import signal
 import socket
@@ -20,19 +19,12 @@ from pathlib import Path
 import pytest
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _die_with_the_tests() -> None:
-    # A test run killed outright must not leave servers behind on a shared machine.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class RedisServer:
@@ -54,7 +46,7 @@ class RedisServer:
     def start(self) -> RedisServer:
         command = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
         command += ["--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", "redis.log", *self.options]
-        self.process = subprocess.Popen(command, preexec_fn=_die_with_the_tests)
+        self.process = subprocess.Popen(command)
         deadline = time.monotonic() + 10
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:

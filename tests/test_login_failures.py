@@ -67,7 +67,7 @@ MONGO_BACKENDS = [backend for backend in BACKENDS if backend not in ("memory", "
 
 
 @pytest.mark.parametrize("value", [{"$ne": None}, ["a"], 1, None])
-@pytest.mark.parametrize("failures", MONGO_BACKENDS, indirect=True)
+@pytest.mark.parametrize("failures", [*MONGO_BACKENDS, "redis"], indirect=True)
 async def test_only_plain_strings_reach_a_query(failures, value):
     for call in (failures.get(value), failures.add(value, NOW), failures.clear(value)):
         with pytest.raises(TypeError):
