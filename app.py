@@ -32,7 +32,8 @@ define("address", default="127.0.0.1", help="address to listen on")
 define(
     "session_store",
     default="memory",
-    help="'memory', or a MongoDB URL such as mongodb://localhost:27017/tornado_sessions",
+    help="'memory', a MongoDB URL such as mongodb://localhost:27017/tornado_sessions, or a Redis URL such as "
+    "redis://localhost:6379/0 (rediss:// for TLS)",
 )
 define("cookie_secret", default=None, help="key that signs cookies (default: env COOKIE_SECRET, else a random one)")
 define(
@@ -48,6 +49,7 @@ define(
 )
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs a MongoDB store")
 define("mongodb_timeout", default=3.0, help="seconds to wait for MongoDB before a request gets the 503 page")
+define("redis_timeout", default=3.0, help="seconds to wait for Redis before a request gets the 503 page")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
@@ -118,7 +120,7 @@ def cookie_secret() -> tuple[str, bool]:
 
 
 async def run(sockets: list, keys: dict[int, str], current_version: int, random_key: bool) -> None:
-    store = open_store(options.session_store, options.mongodb_timeout)
+    store = open_store(options.session_store, options.mongodb_timeout, options.redis_timeout)
     failures = open_login_failures(store)
     if random_key:
         log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
@@ -134,7 +136,8 @@ def main() -> None:
     server.parse_command_line()  # tornado.options.parse_command_line(), one line per mistake
     if options.processes != 1 and options.session_store == "memory":
         raise SystemExit(
-            "--processes needs a shared store: in-memory sessions are per process. Use --session-store=mongodb://..."
+            "--processes needs a shared store: in-memory sessions are per process. "
+            "Use --session-store=mongodb://... or redis://..."
         )
     sockets = server.bind_sockets(options.port, options.address)
     secret, random_key = cookie_secret()

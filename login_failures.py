@@ -1,12 +1,13 @@
 """Where the login throttle keeps its counts: failed logins in a row per
-account, and the time of the last. Memory for one process; MongoDB (or
-Redis) so that every process and server shares them. Skip on a first read.
+account, and the time of the last. Memory for one process; MongoDB or
+Redis so that every process and server shares them. Skip on a first read.
 
 Accounts are named by a digest (throttle.account_key), never the username.
 """
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any, Protocol
 
@@ -140,3 +141,42 @@ def _counted(document: Any) -> tuple[int, float]:
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         return 0, 0.0
     return count, last
+
+
+class RedisLoginFailures:
+    """One small hash per account, ``{count, last}``, under the session
+    store's prefix; Redis forgets it FORGET_AFTER the last failure, by its
+    own clock (the throttle checks the time of the last failure itself)."""
+
+    # One step on the server: failures counted by several processes at once
+    # all count. An unreadable hash counts as none, as get() reads it.
+    _ADD = """
+    local count, last = unpack(redis.call('HMGET', KEYS[1], 'count', 'last'))
+    if not (count and string.find(count, '^[1-9]%d*$') and tonumber(last)) then count = 0 end
+    count = tonumber(count) + 1
+    redis.call('HSET', KEYS[1], 'count', count, 'last', ARGV[1])
+    redis.call('EXPIRE', KEYS[1], ARGV[2])
+    return count
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store  # a RedisStore: its call() bounds time and sorts errors
+        self._add = store.client.register_script(self._ADD)
+
+    def key(self, account: str) -> str:
+        return self.store.prefix + exact(account)
+
+    async def get(self, account: str) -> tuple[int, float]:
+        count, last = await self.store.call(self.store.client.hmget(self.key(account), "count", "last"))
+        try:
+            count, last = int(count), float(last)
+        except (TypeError, ValueError):
+            return 0, 0.0
+        return (count, last) if count >= 1 and math.isfinite(last) else (0, 0.0)
+
+    async def add(self, account: str, now: float) -> tuple[int, float]:
+        count = await self.store.call(self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER]))
+        return count, now
+
+    async def clear(self, account: str) -> None:
+        await self.store.call(self.store.client.delete(self.key(account)))

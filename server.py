@@ -265,11 +265,11 @@ async def serve(app: Site, sockets: list[socket.socket], *, xheaders: bool, addr
         # A quarter of the file descriptors stays for files and the database.
         max_connections=open_files * 3 // 4,
     )
-    server.add_sockets([_Listener(server, sock) for sock in sockets])
-    log.info("Serving on http://%s:%d/", address, port)
     stopping = asyncio.Event()
     for signum in STOP_SIGNALS:
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    server.add_sockets([_Listener(server, sock) for sock in sockets])
+    log.info("Serving on http://%s:%d/", address, port)  # after the handlers: a stop from now on is clean
     await stopping.wait()
     server.stop()
     log.info("Stopping: no new connections, letting requests in flight finish")

@@ -42,6 +42,7 @@ CONNECTIONS = 100
 # to one account beyond that are refused with 429, by design.
 LOGIN_CONNECTIONS = 4
 DASHBOARD = "(a) dashboard, logged in"
+REDIS_DASHBOARD = "(a) on Redis: the same, sessions in redis-server"
 PEER = "express + express-session, plain-text dashboard"
 PARALLEL = "(e) dashboard while logins run"
 PARALLEL_LOGINS = "(e) the logins beside it"
@@ -247,6 +248,23 @@ def start_servers() -> dict[str, Server]:
         )
     else:
         print("express peer skipped: run `npm ci` in bench/express", file=sys.stderr)
+    if shutil.which("redis-server"):
+        redis = [
+            "redis-server",
+            "--port",
+            str(port := free_port()),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        servers["redis"] = Server(redis, port)
+        store = f"--session-store=redis://127.0.0.1:{port}/0"
+        servers["site-redis"] = Server([python, "app.py", f"--port={(port := free_port())}", store, *flags], port)
+    else:
+        print("Redis row skipped: apt-get install redis-server", file=sys.stderr)
     return servers
 
 
@@ -283,6 +301,11 @@ def measure_servers(args: argparse.Namespace) -> dict:
             assert status == 303 and peer_cookies, "express login failed"
             peer_url = f"http://127.0.0.1:{peer.port}/dashboard"
             rows[PEER] = lambda s: wrk(peer_url, s, server=peer, cookies=peer_cookies)
+        if "site-redis" in servers:
+            on_redis = servers["site-redis"]
+            redis_cookies = log_in(on_redis.port)[0]
+            redis_url = f"http://127.0.0.1:{on_redis.port}/dashboard"
+            rows[REDIS_DASHBOARD] = lambda s: wrk(redis_url, s, server=on_redis, cookies=redis_cookies)
         # Last, so that (e) runs right after it and noise on the machine hits both alike.
         rows[DASHBOARD] = lambda s: wrk(site_url + "/dashboard", s, server=site, cookies=cookies)
 
@@ -376,6 +399,12 @@ def report(args: argparse.Namespace, results: dict, elapsed: float) -> None:
         f"- Zero errors under {CONNECTIONS} connections for {args.soak} s: {verdict(soak[0]['errors'] == 0)}, "
         f"{soak[0]['errors']} errors in {soak[0]['requests']:,} requests ({errors} in all other runs)."
     )
+    if REDIS_DASHBOARD in results:
+        versus, each = ratios(results[REDIS_DASHBOARD], a, "rps")
+        print(
+            f"- The dashboard with sessions in Redis: {versus:.0%} of its requests/s with sessions in memory "
+            f"(rounds: {each}); its CPU column leaves out redis-server's own."
+        )
     if PEER in results:
         versus, each = ratios(a, results[PEER], "rps")
         print(

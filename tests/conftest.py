@@ -7,8 +7,10 @@ import os
 import re
 import urllib.parse
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import redis_server
 from mongomock_motor import AsyncMongoMockClient
 from tornado.httpclient import HTTPResponse
 from tornado.httputil import HTTPHeaders
@@ -149,10 +151,12 @@ def pytest_report_header(config):
         server = "and a real MongoDB server at MONGODB_URL (through Motor and PyMongo's AsyncMongoClient)"
     else:
         server = "no real MongoDB server (set MONGODB_URL=mongodb://host:port/db to add one)"
-    return f"session stores tested: MemoryStore, MongoStore on mongomock-motor, {server}"
+    redis = "RedisStore on a real redis-server" if Path(redis_server.REDIS_SERVER).exists() else "no redis-server"
+    return f"session stores tested: MemoryStore, MongoStore on mongomock-motor, {server}; {redis}"
 
 
 def pytest_sessionfinish(session, exitstatus):
+    redis_server.stop_shared()
     # In CI a skipped test means something that should have run did not.
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []

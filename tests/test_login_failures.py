@@ -1,6 +1,6 @@
 """The login throttle's counts, on every backend: memory (bounded, and never
 washed out by a flood), MongoDB on mongomock-motor and on a real server when
-MONGODB_URL is set."""
+MONGODB_URL is set, and Redis on a real redis-server."""
 
 from __future__ import annotations
 
@@ -10,22 +10,27 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+import redis_server
 from mongomock_motor import AsyncMongoMockClient
 
-from login_failures import FORGET_AFTER, MemoryLoginFailures, MongoLoginFailures, TooManyAccounts
+from login_failures import FORGET_AFTER, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures, TooManyAccounts
 from sessions import MongoStore
 
 pytestmark = pytest.mark.gen_test
 
 MONGODB_URL = os.environ.get("MONGODB_URL")
 NOW = 1_800_000_000.0
-BACKENDS = ["memory", "mongomock"] + (["mongodb-real-server"] if MONGODB_URL else [])
+BACKENDS = ["memory", "mongomock", "redis"] + (["mongodb-real-server"] if MONGODB_URL else [])
 
 
 @pytest.fixture(params=BACKENDS)
 def failures(request, io_loop):
     if request.param == "memory":
         yield MemoryLoginFailures(keep_from=5)
+        return
+    if request.param == "redis":
+        for store in redis_server.store(io_loop):
+            yield RedisLoginFailures(store)
         return
     if request.param == "mongomock":
         database = AsyncMongoMockClient(tz_aware=True)["tests"]
@@ -58,11 +63,11 @@ async def test_failures_counted_at_once_all_count(failures):
     assert await failures.get("demo") == (10, NOW)
 
 
-MONGO_BACKENDS = [backend for backend in BACKENDS if backend != "memory"]
+MONGO_BACKENDS = [backend for backend in BACKENDS if backend not in ("memory", "redis")]
 
 
 @pytest.mark.parametrize("value", [{"$ne": None}, ["a"], 1, None])
-@pytest.mark.parametrize("failures", MONGO_BACKENDS, indirect=True)
+@pytest.mark.parametrize("failures", [*MONGO_BACKENDS, "redis"], indirect=True)
 async def test_only_plain_strings_reach_a_query(failures, value):
     for call in (failures.get(value), failures.add(value, NOW), failures.clear(value)):
         with pytest.raises(TypeError):
@@ -87,6 +92,38 @@ async def test_failure_documents_are_forgotten_a_day_after_the_last(failures):
     assert indexes[(("last", 1),)]["expireAfterSeconds"] == FORGET_AFTER
     await failures.add("demo", NOW)
     assert (await failures.collection.find_one({"_id": "demo"}))["last"] == datetime.fromtimestamp(NOW, UTC)
+
+
+# In Redis: one hash per account under the store's prefix, forgotten by
+# Redis itself a day after the last failure.
+
+
+@pytest.mark.parametrize("failures", ["redis"], indirect=True)
+async def test_redis_forgets_an_account_a_day_after_its_last_failure(failures):
+    await failures.add("login:demo", NOW)
+    client = failures.store.client
+    assert await client.hgetall("tornado_sessions:login:demo") == {b"count": b"1", b"last": repr(NOW).encode()}
+    assert FORGET_AFTER - 5 < await client.ttl("tornado_sessions:login:demo") <= FORGET_AFTER
+    await client.expire("tornado_sessions:login:demo", 1000)
+    await failures.add("login:demo", NOW + 1)
+    assert await client.ttl("tornado_sessions:login:demo") > 1000, "each failure starts the day again"
+
+
+@pytest.mark.parametrize("damage", [{"count": "many"}, {"count": "-3"}, {"count": ""}, {"last": "yesterday"}])
+@pytest.mark.parametrize("failures", ["redis"], indirect=True)
+async def test_an_unreadable_failure_hash_counts_as_none_and_starts_again(failures, damage):
+    await failures.add("login:demo", NOW)
+    await failures.store.client.hset("tornado_sessions:login:demo", mapping=damage)
+    assert await failures.get("login:demo") == (0, 0.0)
+    assert await failures.add("login:demo", NOW + 1) == (1, NOW + 1)
+
+
+@pytest.mark.parametrize("failures", ["redis"], indirect=True)
+async def test_a_missing_field_counts_as_none(failures):
+    await failures.add("login:demo", NOW)
+    await failures.store.client.hdel("tornado_sessions:login:demo", "last")
+    assert await failures.get("login:demo") == (0, 0.0)
+    assert await failures.add("login:demo", NOW + 1) == (1, NOW + 1)
 
 
 # The memory table is bounded; what it keeps when full.

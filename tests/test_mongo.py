@@ -372,7 +372,7 @@ def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(url, collection):
     client.close()
 
 
-@pytest.mark.parametrize("url", ["mongodb://127.0.0.1:port/x", "mongodb://", "redis://127.0.0.1/0"])
+@pytest.mark.parametrize("url", ["mongodb://127.0.0.1:port/x", "mongodb://", "memcached://127.0.0.1:11211"])
 def test_an_unusable_store_url_is_refused_with_a_message(url):
     with pytest.raises(SystemExit, match="--session-store: "):
         open_store(url)

@@ -1,0 +1,530 @@
+"""RedisStore on a real redis-server: what it stores and where, what Redis
+expires by itself, and the real site over HTTP on it: round trips per
+request, a request racing a logout, the server going down, hanging, coming
+back, and refusing us for good (a wrong password, database or permission)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import re
+import secrets
+import socket
+import subprocess
+import time
+
+import pytest
+import redis_server
+import tornado.web
+from conftest import COOKIE_SECRET, FakeClock
+from redis.asyncio import Connection, Redis
+from security.conftest import session_id, signed_in_as
+from test_stores import NOW, key, record
+
+from login_failures import RedisLoginFailures
+from sessions import Changes, RedisStore, StoreMisconfigured
+from sessions.session import store_key
+from storage import open_store
+
+pytestmark = pytest.mark.gen_test
+
+PREFIX = "tornado_sessions:"
+
+
+@pytest.fixture
+def redis_store(io_loop):
+    yield from redis_server.store(io_loop)
+
+
+@pytest.fixture
+def clock():
+    # Redis deletes a session at its expiry by its own, real clock: the site's
+    # clock starts at real time (then the tests move it), never in the past.
+    return FakeClock(float(int(time.time())))
+
+
+@pytest.fixture
+def store(request):
+    """The app's store (conftest's `app` takes it)."""
+    if "counted_store" in request.fixturenames:
+        return request.getfixturevalue("counted_store")[0]
+    for name in ("pausable_store", "restartable_store", "refused_store"):
+        if name in request.fixturenames:
+            return request.getfixturevalue(name)
+    return request.getfixturevalue("redis_store")
+
+
+async def everything_in(client) -> dict[bytes, object]:
+    """Every key in the database and its value (a test may scan; the store never does)."""
+    dump = {}
+    async for name in client.scan_iter():
+        kind = (await client.type(name)).decode()
+        read = {"hash": client.hgetall, "zset": lambda n: client.zrange(n, 0, -1, withscores=True)}[kind]
+        dump[name] = await read(name)
+    return dump
+
+
+def session_hash(digest: str) -> bytes:
+    return f"{PREFIX}session:{digest}".encode()
+
+
+# What is stored, and where.
+
+
+async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(redis_store):
+    session = "raw-session-id-never-stored-" + secrets.token_urlsafe(8)
+    data = {"visits": 3, "cart": ["tea", {"cups": 2}], "wide": 2**63 - 1, "tenth": 0.1}
+    await redis_store.create(store_key(session), record(data=data, created=NOW + 0.25))
+    assert await everything_in(redis_store.client) == {
+        session_hash(store_key(session)): {
+            b"user": b"demo",
+            b"client": b"Firefox on Linux",
+            b"remember": b"0",
+            b"created": b"4000000000.25",
+            b"last_seen": b"4000000000.0",
+            b"expires": b"4000001800.0",
+            b"data.visits": b"3",
+            b"data.cart": b'["tea",{"cups":2}]',
+            b"data.wide": b"9223372036854775807",
+            b"data.tenth": b"0.1",
+        },
+        f"{PREFIX}user:demo".encode(): [(store_key(session).encode(), (NOW + 1800) * 1000)],
+    }
+
+
+async def test_no_session_id_or_cookie_is_stored_anywhere_in_redis(browser, new_browser, redis_store):
+    phone, laptop = new_browser(), new_browser()
+    await browser.login()
+    await phone.login()
+    await phone.logout()  # leaves a "logged out" message in an anonymous session
+    await laptop.login(remember="on")
+    await new_browser().login(password="wrong")
+    await browser.get("/dashboard")
+    await browser.get("/sessions")
+    cookies = [visitor.cookies["session"] for visitor in (browser, phone, laptop)]
+    ids = [session_id(cookie) for cookie in cookies]
+    dump = repr(await everything_in(redis_store.client))
+    assert all(store_key(session) in dump for session in ids), "the scan sees every live session"
+    assert [secret for secret in cookies + ids if secret in dump] == []
+
+
+async def test_redis_deletes_a_session_at_its_expires_and_the_user_set_with_its_last_session(redis_store):
+    client = redis_store.client
+    await redis_store.create(key(1), record(expires=NOW + 60.0005))
+    await redis_store.create(key(2), record(expires=NOW + 30))
+    assert await client.pexpiretime(session_hash(key(1))) == math.ceil((NOW + 60.0005) * 1000)
+    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 60) * 1000 + 1
+    await redis_store.update(key(2), Changes(fields={"last_seen": NOW + 10, "expires": NOW + 7200}))
+    assert await client.pexpiretime(session_hash(key(2))) == (NOW + 7200) * 1000
+    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 7200) * 1000
+    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 7200) * 1000
+
+
+async def test_a_record_expired_by_redis_leaves_the_user_set_at_the_next_look(redis_store):
+    client = redis_store.client
+    await redis_store.create(key(1), record())
+    await redis_store.create(key(2), record())
+    await client.pexpireat(session_hash(key(1)), 1)  # what Redis does when the expiry comes
+    assert await client.exists(session_hash(key(1))) == 0
+    assert set(await redis_store.find_by_user("demo", NOW)) == {key(2)}
+    assert await client.zrange(f"{PREFIX}user:demo", 0, -1) == [key(2).encode()]
+
+
+async def test_a_session_already_past_its_expiry_in_real_time_is_never_kept(redis_store):
+    assert await redis_store.create(key(), record(created=1000, last_seen=1000, expires=2000))
+    assert await everything_in(redis_store.client) == {}
+
+
+async def test_the_user_set_follows_deletes_and_changes_of_user(redis_store):
+    client = redis_store.client
+
+    async def members(user):
+        return sorted(member.decode() for member in await client.zrange(f"{PREFIX}user:{user}", 0, -1))
+
+    for n, user in enumerate(["demo", "demo", "demo", None]):
+        await redis_store.create(key(n), record(user=user))
+    assert await members("demo") == sorted([key(0), key(1), key(2)])
+    await redis_store.delete(key(0))
+    assert await members("demo") == sorted([key(1), key(2)])
+    await redis_store.update(key(1), Changes(fields={"user": "other"}))
+    await redis_store.update(key(3), Changes(fields={"user": "demo"}))
+    assert (await members("demo"), await members("other")) == (sorted([key(2), key(3)]), [key(1)])
+    await redis_store.update(key(2), Changes(fields={"user": None}))
+    assert await members("demo") == [key(3)]
+    assert await redis_store.delete_by_user("demo") == 1
+    assert await redis_store.delete_by_user("other") == 1
+    assert await everything_in(client) == {session_hash(key(2)): await client.hgetall(session_hash(key(2)))}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"data.visits": "{not json"},
+        {"data.visits": b"\xff\xfe"},
+        {"created": "yesterday"},
+        {"last_seen": "nan"},
+        {"expires": ""},
+        {"remember": "yes"},
+        {"user": b"\xff"},
+    ],
+)
+async def test_an_unreadable_hash_reads_as_missing(redis_store, damage):
+    await redis_store.create(key(), record())
+    await redis_store.client.hset(session_hash(key()), mapping=damage)
+    assert await redis_store.load(key(), NOW) is None
+    assert await redis_store.find_by_user("demo", NOW) == {}
+
+
+@pytest.mark.parametrize("field", ["created", "last_seen", "expires", "remember"])
+async def test_a_hash_missing_a_field_reads_as_missing(redis_store, field):
+    await redis_store.create(key(), record())
+    await redis_store.client.hdel(session_hash(key()), field)
+    assert await redis_store.load(key(), NOW) is None
+
+
+async def test_another_programs_key_under_the_prefix_is_a_misconfiguration(redis_store, caplog):
+    await redis_store.client.set(session_hash(key()), "not a session")
+    with pytest.raises(StoreMisconfigured, match="another program keeps keys under this prefix"):
+        await redis_store.load(key(), NOW)
+    with pytest.raises(StoreMisconfigured):
+        await redis_store.update(key(), Changes(set={"a": 1}))
+    assert await redis_store.client.get(session_hash(key())) == b"not a session"
+
+
+@pytest.mark.parametrize("value", [1, ["a"], b"bytes", {"$ne": None}])
+async def test_only_plain_strings_name_a_key(redis_store, value):
+    for call in (
+        redis_store.load(value, NOW),
+        redis_store.update(value, Changes(set={"visits": 0})),
+        redis_store.delete(value),
+        redis_store.find_by_user(value, NOW),
+        redis_store.delete_by_user(value),
+        redis_store.delete_by_user("demo", keep=value),
+    ):
+        with pytest.raises(TypeError):
+            await call
+
+
+async def test_a_session_with_thousands_of_keys_is_written_whole(redis_store):
+    # Lua unpacks at most ~8000 values into one call: one HSET of every field would fail.
+    data = {f"key{n}": n for n in range(5000)}
+    await redis_store.create(key(), record(data=data))
+    await redis_store.update(key(), Changes(set={f"key{n}": -n for n in range(5000)}, unset=list(data)[:10]))
+    loaded = (await redis_store.load(key(), NOW)).data
+    assert loaded == {f"key{n}": -n for n in range(10, 5000)}
+
+
+# Numbers stay exact: Lua's numbers are doubles and its cjson writes 14 digits.
+
+
+async def test_increments_are_exact_to_64_bits_and_do_floats_as_python_does(redis_store):
+    await redis_store.create(key(), record(data={"big": 2**63 - 3, "tenth": 0.1, "half": 2.5, "small": -(2**63) + 1}))
+    assert await redis_store.update(key(), Changes(increment={"big": 1})) == {"big": 2**63 - 2}
+    assert await redis_store.update(key(), Changes(increment={"big": 1})) == {"big": 2**63 - 1}
+    assert await redis_store.update(key(), Changes(increment={"small": -1})) == {"small": -(2**63)}
+    assert await redis_store.update(key(), Changes(increment={"tenth": 0.2})) == {"tenth": 0.1 + 0.2}
+    result = await redis_store.update(key(), Changes(increment={"half": 0.5}))
+    assert result == {"half": 3.0} and type(result["half"]) is float, "a float stays a float"
+    assert await redis_store.update(key(), Changes(increment={"new": 1e16})) == {"new": 1e16}
+    loaded = (await redis_store.load(key(), NOW)).data
+    assert loaded == {"big": 2**63 - 1, "small": -(2**63), "tenth": 0.1 + 0.2, "half": 3.0, "new": 1e16}
+
+
+async def test_an_increment_past_64_bits_raises_and_changes_nothing(redis_store):
+    await redis_store.create(key(), record(data={"a": 1, "big": 2**63 - 1}))
+    changes = Changes(set={"theme": "dark"}, increment={"a": 1, "big": 1}, append={"log": 1})
+    with pytest.raises(ValueError, match="64 bits"):
+        await redis_store.update(key(), changes)
+    assert (await redis_store.load(key(), NOW)).data == {"a": 1, "big": 2**63 - 1}
+
+
+async def test_appends_keep_every_value_exact(redis_store):
+    await redis_store.create(key(), record(data={"log": [2**63 - 1]}))
+    for item in (0.1, -(2**63), {"deep": [1.5, None, "é\u0000"]}, 1e-300):
+        await redis_store.update(key(), Changes(append={"log": item}))
+    assert (await redis_store.load(key(), NOW)).data["log"] == [
+        2**63 - 1,
+        0.1,
+        -(2**63),
+        {"deep": [1.5, None, "é\0"]},
+        1e-300,
+    ]
+
+
+# The site over HTTP on Redis: the round trips each request costs.
+
+
+@pytest.fixture
+def sent() -> list[tuple[str, str]]:
+    """(command, which keys) for each command the counted store's client sent."""
+    return []
+
+
+@pytest.fixture
+def counted_store(sent, io_loop):
+    class CountingConnection(Connection):
+        async def send_command(self, *args, **kwargs):
+            sent.append((names.get(args[0] == "EVALSHA" and args[1], args[0]), kinds(args)))
+            return await super().send_command(*args, **kwargs)
+
+    def kinds(args) -> str:
+        return next(
+            (kind for kind in ("session", "user", "login") if any(f"{PREFIX}{kind}:" in str(a) for a in args)), ""
+        )
+
+    for store in redis_server.store(io_loop, connection_class=CountingConnection):
+        failures = RedisLoginFailures(store)
+        scripts = {"create": store._create, "update": store._update, "delete": store._delete}
+        scripts.update(find_by_user=store._find, delete_by_user=store._delete_by_user, count_failure=failures._add)
+        names = {script.sha: f"EVALSHA {name}" for name, script in scripts.items()}
+        # Scripts loaded and a connection open, as on any server after its first requests.
+        for script in scripts.values():
+            io_loop.run_sync(functools.partial(store.client.script_load, script.script))
+        yield store, failures
+
+
+async def test_round_trips_per_request(browser, counted_store, sent, clock, session_config):
+    async def round_trips(request):
+        mark = len(sent)
+        response = await request
+        assert response.code < 400
+        return [name for name, kind in sent[mark:] if kind != "login"], [n for n, k in sent[mark:] if k == "login"]
+
+    # Login: one script makes the session; the throttle reads, counts and
+    # clears the account's failures. The login page itself reads nothing.
+    login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
+    assert await round_trips(browser.request("/login", "POST", login_form)) == (
+        ["EVALSHA create"],
+        ["HMGET", "EVALSHA count_failure", "DEL"],
+    )
+    # A known session that nothing changed: one read, no write.
+    assert await round_trips(browser.get("/")) == (["HGETALL"], [])
+    assert await round_trips(browser.get("/")) == (["HGETALL"], [])
+    # Once touch_after has passed, one write moves the idle expiry on.
+    clock.advance(session_config.touch_after)
+    assert await round_trips(browser.get("/")) == (["HGETALL", "EVALSHA update"], [])
+    assert await round_trips(browser.get("/")) == (["HGETALL"], [])
+    # The dashboard counts visits: one read, one script that adds and returns the count.
+    assert await round_trips(browser.get("/dashboard")) == (["HGETALL", "EVALSHA update"], [])
+    assert await round_trips(browser.get("/sessions")) == (["HGETALL", "EVALSHA find_by_user"], [])
+    # Logout: read; look for a twin from the same login form (a double
+    # click); a new record for the "logged out" message; delete the old.
+    logout_form = {"_xsrf": await browser.xsrf("/")}
+    logout = await round_trips(browser.request("/logout", "POST", logout_form))
+    assert logout == (["HGETALL", "EVALSHA find_by_user", "EVALSHA create", "EVALSHA delete"], [])
+    # The message is shown once, then its record goes.
+    assert await round_trips(browser.get("/")) == (["HGETALL", "EVALSHA delete"], [])
+    assert await round_trips(browser.get("/")) == ([], [])
+
+
+# A slow request racing a logout.
+
+
+class PausableRedisStore(RedisStore):
+    """A RedisStore whose next update waits until the test lets it go."""
+
+    hold: asyncio.Event | None = None
+
+    async def update(self, key, changes):
+        if self.hold is not None:
+            hold, self.hold = self.hold, None
+            self.update_waiting.set()
+            await hold.wait()
+        return await super().update(key, changes)
+
+
+@pytest.fixture
+def pausable_store(redis_store):
+    store = PausableRedisStore(redis_store.client)
+    store.update_waiting = asyncio.Event()
+    return store
+
+
+async def test_a_slow_request_finishing_after_logout_does_not_bring_the_session_back(browser, pausable_store):
+    await browser.login()
+    stolen = dict(browser.cookies)
+    old_key = store_key(session_id(stolen["session"]))
+    pausable_store.hold = gate = asyncio.Event()
+    slow = asyncio.ensure_future(browser.get("/dashboard"))  # increments the visit counter: an update
+    await pausable_store.update_waiting.wait()
+    assert (await browser.logout()).code == 303
+    gate.set()
+    assert (await slow).code == 200
+    assert await signed_in_as(browser, stolen) is None
+    dump = await everything_in(pausable_store.client)
+    assert session_hash(old_key) not in dump and old_key not in repr(dump)
+
+
+# Outages: down, hung, back again.
+
+
+def visits(response) -> str:
+    return re.search(r"viewed this page <strong>(\d+)</strong>", response.body.decode()).group(1)
+
+
+@pytest.fixture
+def restartable_server():
+    with redis_server.running() as server:
+        yield server
+
+
+@pytest.fixture
+def restartable_store(restartable_server, io_loop):
+    store = open_store(restartable_server.url, redis_timeout=0.5)
+    yield store
+    io_loop.run_sync(store.client.aclose)
+
+
+async def test_redis_stopped_and_restarted_under_the_site(
+    browser, new_browser, restartable_server, restartable_store, caplog
+):
+    await browser.login()
+    assert visits(await browser.get("/dashboard")) == "1"
+    cookie = browser.cookies["session"]
+    restartable_server.stop()
+    for path in ("/dashboard", "/", "/sessions"):
+        response = await browser.get(path)
+        assert (response.code, response.headers["Retry-After"]) == (503, "5")
+        assert "Nothing was lost; try again in a few seconds." in response.body.decode()
+    assert browser.cookies["session"] == cookie, "an outage is not a logout"
+    assert (await new_browser().login()).code == 503
+    restartable_server.start()  # same port and directory: its append-only file brings the sessions back
+    response = await browser.get("/dashboard")
+    assert response.code == 200 and visits(response) == "2", "served again, no restart of the site"
+    assert browser.cookies["session"] == cookie
+    assert "Traceback" not in caplog.text
+    assert "session store unavailable while loading a session: Redis: ConnectionError" in caplog.text
+
+
+async def test_a_hung_redis_answers_store_unavailable_in_time_and_then_nothing_stale(restartable_server):
+    # Socket timeouts far beyond the store's: the store's own bound ends each call.
+    client = Redis.from_url(restartable_server.url, socket_timeout=60)
+    store = RedisStore(client, timeout=0.3)
+    await store.create(key(1), record(user="first"))
+    await store.create(key(2), record(user="second"))
+    restartable_server.pause()
+    try:
+        outcomes = await asyncio.gather(*(store.load(key(1), NOW) for _ in range(20)), return_exceptions=True)
+    finally:
+        restartable_server.resume()
+    assert {str(outcome) for outcome in outcomes} == {"Redis: no answer within 0.3 s"}
+    # The answers to the abandoned commands arrive now: none may be taken for a later one's.
+    assert (await store.load(key(2), NOW)).user == "second"
+    assert [(await store.load(key(n % 2 + 1), NOW)).user for n in range(4)] == ["first", "second"] * 2
+    await client.aclose()
+
+
+@pytest.fixture
+def closed_port():
+    """Bound but not listening: connections are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+async def test_every_call_raises_store_unavailable_when_redis_is_down(closed_port):
+    store = open_store(f"redis://127.0.0.1:{closed_port}/0", redis_timeout=0.3)
+    failures = RedisLoginFailures(store)
+    calls = {
+        "load": store.load(key(), NOW),
+        "create": store.create(key(), record()),
+        "update": store.update(key(), Changes(set={"a": 1}, fields={"last_seen": NOW})),
+        "increment": store.update(key(), Changes(increment={"visits": 1})),
+        "delete": store.delete(key()),
+        "find_by_user": store.find_by_user("demo", NOW),
+        "delete_by_user": store.delete_by_user("demo", keep=key()),
+        "login_failures.get": failures.get("demo"),
+        "login_failures.add": failures.add("demo", NOW),
+        "login_failures.clear": failures.clear("demo"),
+    }
+    outcomes = await asyncio.gather(*calls.values(), return_exceptions=True)
+    assert {name: type(outcome).__name__ for name, outcome in zip(calls, outcomes, strict=True)} == dict.fromkeys(
+        calls, "StoreUnavailable"
+    )
+    await store.client.aclose()
+
+
+# Errors that waiting will not cure: logged once, at ERROR, with what to do.
+
+
+@pytest.fixture
+def guarded_server():
+    with redis_server.running("--requirepass", "right-password") as server:
+        acl = ["ACL", "SETUSER", "nobody", "on", ">nobody-password", "~*", "-@all"]
+        cli = ["redis-cli", "-p", str(server.port), "--no-auth-warning", "-a", "right-password"]
+        subprocess.run([*cli, *acl], check=True, stdout=subprocess.DEVNULL)
+        yield server
+
+
+REFUSALS = {
+    "wrong-password": (":wrong-password@", 0, "check the user and password in the Redis URL"),
+    "no-password": ("", 0, "check the user and password in the Redis URL"),
+    "database-out-of-range": (":right-password@", 99, "the database number in the Redis URL is beyond"),
+    "no-permission": ("nobody:nobody-password@", 0, "the Redis user needs read, write and scripting commands"),
+}
+
+
+@pytest.fixture(params=REFUSALS)
+def refused_store(request, guarded_server, io_loop):
+    credentials, database, _ = REFUSALS[request.param]
+    store = open_store(f"redis://{credentials}127.0.0.1:{guarded_server.port}/{database}", redis_timeout=0.5)
+    yield store
+    io_loop.run_sync(store.client.aclose)
+
+
+@pytest.fixture
+def login_failures(request):
+    for name in ("counted_store", "refused_store"):
+        if name in request.fixturenames:
+            store = request.getfixturevalue(name)
+            return store[1] if name == "counted_store" else RedisLoginFailures(store)
+    return None
+
+
+def signed_session_cookie() -> str:
+    return tornado.web.create_signed_value(COOKIE_SECRET, "session", secrets.token_urlsafe(32), version=2).decode()
+
+
+async def test_a_permanent_error_is_logged_once_with_its_cause_and_pages_get_503(refused_store, browser, caplog):
+    for _ in range(2):
+        response = await browser.login()
+        assert (response.code, response.headers["Retry-After"]) == (503, "5")
+        response = await browser.get("/dashboard", headers={"Cookie": f"session={signed_session_cookie()}"})
+        assert (response.code, response.headers["Retry-After"]) == (503, "5")
+        assert "Nothing was lost; try again in a few seconds." in response.body.decode()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "sessions"]
+    advice = next(advice for _, _, advice in REFUSALS.values() if advice in "".join(errors))
+    assert len(errors) == 1 and errors[0].startswith("Session store: Redis: "), errors
+    assert advice in errors[0]
+    assert not re.search("(right|wrong|nobody)-password|Traceback", caplog.text)
+
+
+# How `--session-store=redis://...` becomes a store.
+
+
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("redis://127.0.0.1:6379/0", {"host": "127.0.0.1", "port": 6379}),
+        ("redis://127.0.0.1/3", {"host": "127.0.0.1", "db": 3}),
+        ("redis://:s3cret@cache.internal:6380/2", {"host": "cache.internal", "password": "s3cret", "db": 2}),
+        ("redis://sessions:s3cret@cache.internal/1", {"username": "sessions", "password": "s3cret", "db": 1}),
+        ("rediss://:s3cret@cache.internal:6380/0", {"host": "cache.internal", "port": 6380, "password": "s3cret"}),
+    ],
+)
+def test_a_redis_url_opens_a_redis_store_with_short_timeouts(url, expected):
+    store = open_store(url, redis_timeout=1.5)
+    pool = store.client.connection_pool
+    assert isinstance(store, RedisStore) and store.timeout == 2.5
+    assert {name: pool.connection_kwargs.get(name) for name in expected} == expected
+    assert (pool.connection_kwargs["socket_timeout"], pool.connection_kwargs["socket_connect_timeout"]) == (1.5, 1.5)
+    assert pool.connection_kwargs["retry"]._retries == 0  # get_retries() is redis-py 6 and later
+    assert (pool.connection_class.__name__ == "SSLConnection") == url.startswith("rediss://")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:port/0", "redis://127.0.0.1/sessions", "redis://127.0.0.1/-1"])
+def test_an_unusable_redis_url_is_refused_with_a_message(url):
+    with pytest.raises(SystemExit, match="--session-store: "):
+        open_store(url)
