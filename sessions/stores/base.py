@@ -9,7 +9,9 @@ database means implementing these six methods with the guarantees below;
 epoch. Stores use it only to leave out records whose ``expires`` is at or
 before it; they never consult a clock of their own to decide what a caller
 sees, so every process and every test agrees on what has expired. A store
-may delete expired records whenever it likes (a TTL index, a sweep).
+may delete expired records whenever it likes (a TTL index, a sweep); a TTL
+deletes by the database server's clock, so keep the clocks of the web and
+database servers in step (NTP), or sessions end early or late.
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ class SessionStore(Protocol):
         Never creates a record: if the key is missing (a logout deleted it
         meanwhile), change nothing and return None. Otherwise return the
         values, after the change, of the keys in ``changes.increment`` and
-        ``changes.append`` (an empty dict when there are none). A key whose
-        stored value is not a number (increment) or a list (append) raises
-        TypeError and changes nothing.
+        ``changes.append`` (an empty dict when there are none). A change the
+        store cannot make (a stored value that is not a number, or not a
+        list; a sum past 64-bit integers) raises TypeError or ValueError and
+        changes nothing. ``fields["user"] = None`` clears the user.
         """
 
     async def delete(self, key: str) -> None:

@@ -95,7 +95,7 @@ class MemoryStore:
         if changes.set or changes.unset or changes.increment or changes.append:
             data = json.loads(row.data)
             for name, by in changes.increment.items():
-                results[name] = data[name] = _number(data.get(name, 0), name) + by
+                results[name] = data[name] = _sum(data.get(name, 0), by, name)
             for name, item in changes.append.items():
                 results[name] = data[name] = [*_list(data.get(name, []), name), item]
             data.update(changes.set)
@@ -171,6 +171,13 @@ def _number(value: Any, name: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"session[{name!r}] is {type(value).__name__}, not a number: cannot increment it")
     return value
+
+
+def _sum(value: Any, by: int | float, name: str) -> int | float:
+    total = _number(value, name) + by
+    if isinstance(total, int) and not -(2**63) <= total < 2**63:
+        raise ValueError(f"session[{name!r}] + {by} would pass 64 bits, which MongoDB and Redis cannot store")
+    return total
 
 
 def _list(value: Any, name: str) -> list[Any]:
