@@ -1,21 +1,28 @@
 """A MongoDB server for tests and CI: nx-27017, which speaks MongoDB's wire
-protocol and keeps its data in SQLite files (through neosqlite), run with
-two fixes to neosqlite applied in this process:
+protocol and keeps its data in SQLite files (through neosqlite), with fixes
+to both applied in this process:
 
     python tests/mongo_wire_server.py --port 27017 --data /tmp/mongo-data
 
 It listens on 127.0.0.1 only. `WireServer` runs it from a test, on one port
 and data directory that outlive a stop and a start.
 
-The fixes, for the pinned neosqlite 1.17.2 (see docs/mongodb-testing.md):
-- Updates of simple fields run as SQL json_set() with each value bound as an
-  SQLite parameter, so a datetime becomes text ("2027-01-15 08:00:00.123000")
-  and is read back as a str. Its Python update path stores BSON dates, as
-  inserts do; documents with binary values take it already, and now so do
-  updates that carry a datetime.
-- That Python path applies $unset, $inc, $push and the like to top-level
-  fields only: {"$unset": {"data.flash": ""}} did nothing. A field path with
+The fixes, for the pinned nx-27017 0.8.1 and neosqlite 1.17.2 (see
+docs/mongodb-testing.md for what each broke):
+- neosqlite's SQL update path binds each new value as an SQLite parameter:
+  a datetime in a $set is stored as text ("2027-01-15 08:00:00.123000") and
+  read back as a str, a document or array pushed onto a list is stored as
+  JSON text; and it applies $inc to a string and $push to a number without
+  a word. Its Python update path (which documents with binary values
+  already take) does none of that, so every update takes it here.
+- That Python path applied $unset, $inc, $push and the like to top-level
+  fields only ({"$unset": {"data.flash": ""}} did nothing): a field path with
   dots is applied here to the sub-document it names.
+- $inc on a non-number and $push onto a non-array answer MongoDB's codes,
+  14 (TypeMismatch) and 2 (BadValue); nx-27017 answered findAndModify with
+  success and no document whatever went wrong.
+- A projection such as {"data.visits": 1} answered {"data.visits": 2}, a
+  field with a dot in its name, where MongoDB answers {"data": {"visits": 2}}.
 """
 
 from __future__ import annotations
@@ -23,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import datetime
 import logging
 import signal
 import socket
@@ -36,27 +42,35 @@ READY = "nx-27017 listening on"
 # Operators whose Python form already follows a dotted path, or that name
 # two paths ($rename), or apply only on insert ($setOnInsert).
 _FOLLOWS_DOTS = {"$set", "$currentDate", "$pull", "$rename", "$setOnInsert"}
+_NEVER_CREATE = {"$unset", "$pop", "$pullAll"}  # on a missing field, these change nothing
 
 
-def _has_datetime(value: Any) -> bool:
-    if isinstance(value, datetime.datetime):
-        return True
-    if isinstance(value, dict):
-        return any(_has_datetime(item) for item in value.values())
-    if isinstance(value, list | tuple):
-        return any(_has_datetime(item) for item in value)
-    return False
+class CommandFailed(BaseException):
+    """An error to answer with MongoDB's code. Not an Exception: nx-27017
+    turns any Exception inside findAndModify into a success."""
+
+    def __init__(self, code: int, code_name: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.code_name = code, code_name
 
 
 def patch_neosqlite() -> None:
     from neosqlite.collection.query_helper._sql_updates import SqlUpdatesMixin
+    from neosqlite.collection.query_helper.aggregation import AggregationMixin
     from neosqlite.collection.query_helper.update_operations import UpdateOperationsMixin
+    from neosqlite.exceptions import MalformedQueryException
 
-    can_use_sql = SqlUpdatesMixin._can_use_sql_updates
+    internal_update = UpdateOperationsMixin._internal_update
     python_update = UpdateOperationsMixin._perform_python_update
+    apply_projection = AggregationMixin._apply_projection
 
-    def _can_use_sql_updates(self, update_spec, doc_id, original_doc=None):
-        return not _has_datetime(update_spec) and can_use_sql(self, update_spec, doc_id, original_doc)
+    def _internal_update(self, *args, **kwargs):
+        try:
+            return internal_update(self, *args, **kwargs)
+        except MalformedQueryException as e:
+            if "non-numeric" in str(e):
+                raise CommandFailed(14, "TypeMismatch", str(e)) from None
+            raise
 
     def _perform_python_update(self, doc_id, update_spec, original_doc, array_filters=None, query_filter=None):
         document = copy.deepcopy(original_doc)
@@ -66,12 +80,19 @@ def patch_neosqlite() -> None:
                 rest[operator] = fields
                 continue
             for path, value in fields.items():
-                if "." not in path or "$" in path:
+                if "$" in path:  # a positional path: the Python path's own business
                     rest.setdefault(operator, {})[path] = value
                     continue
                 parent_path, _, name = path.rpartition(".")
-                parent = _sub_document(document, parent_path, create=operator != "$unset")
-                if parent is not None:
+                parent = _sub_document(document, parent_path, create=operator not in _NEVER_CREATE)
+                if parent is None:
+                    continue
+                if operator in ("$push", "$addToSet") and not isinstance(parent.get(name, []), list):
+                    kind = type(parent[name]).__name__
+                    raise CommandFailed(2, "BadValue", f"The field '{path}' must be an array but is of type {kind}")
+                if parent is document:
+                    rest.setdefault(operator, {})[path] = value
+                else:
                     # doc_id 0 applies the operator to `parent` and writes nothing.
                     changed, _ = python_update(self, 0, {operator: {name: value}}, parent)
                     parent.clear()
@@ -79,12 +100,37 @@ def patch_neosqlite() -> None:
         updated, _ = python_update(self, doc_id, rest, document, array_filters, query_filter)
         return updated, updated != original_doc
 
-    SqlUpdatesMixin._can_use_sql_updates = _can_use_sql_updates
+    def _apply_projection(self, projection, document):
+        projected = apply_projection(self, projection, document)
+        for path, included in (projection or {}).items():
+            if "." in path and included == 1 and path in projected:
+                parent_path, _, name = path.rpartition(".")
+                _sub_document(projected, parent_path, create=True)[name] = projected.pop(path)
+        return projected
+
+    SqlUpdatesMixin._can_use_sql_updates = lambda self, *args, **kwargs: False
+    UpdateOperationsMixin._internal_update = _internal_update
     UpdateOperationsMixin._perform_python_update = _perform_python_update
+    AggregationMixin._apply_projection = _apply_projection
+
+
+def patch_nx_27017() -> None:
+    from nx_27017.handler import NeoSQLiteHandler
+
+    handle_command = NeoSQLiteHandler.handle_command
+
+    def handle_command_with_codes(self, msg):
+        try:
+            return handle_command(self, msg)
+        except CommandFailed as e:
+            return msg["request_id"], {"ok": 0, "errmsg": str(e), "code": e.code, "codeName": e.code_name}
+
+    NeoSQLiteHandler.handle_command = handle_command_with_codes
 
 
 def _sub_document(document: dict, path: str, *, create: bool) -> dict | None:
-    for name in path.split("."):
+    """The dict at a dotted path ("" is the document itself), or None."""
+    for name in path.split(".") if path else ():
         if name not in document and create:
             document[name] = {}
         document = document.get(name)
@@ -132,6 +178,7 @@ def main() -> None:
     logging.basicConfig(format="nx-27017 %(levelname)s %(name)s: %(message)s")
     logging.getLogger("neosqlite").setLevel(logging.ERROR)  # it warns of each query it runs the slower way
     patch_neosqlite()
+    patch_nx_27017()
     asyncio.run(serve(args.port, args.data))
 
 

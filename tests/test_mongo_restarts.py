@@ -11,7 +11,7 @@ import time
 import pytest
 from test_mongo import visits
 
-from storage import close_store, create_indexes, open_store
+from storage import close_store, create_indexes, open_login_failures, open_store
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 
@@ -64,7 +64,7 @@ async def test_while_mongodb_is_stopped_a_signed_in_visit_gets_503_and_keeps_its
 
 
 async def test_a_database_wiped_while_the_site_runs_gets_its_indexes_back(browser, store, stoppable_wire_server):
-    indexing = asyncio.create_task(create_indexes(store, recheck_every=0.2))
+    indexing = asyncio.create_task(create_indexes(store, open_login_failures(store), recheck_every=0.2))
 
     async def indexed():
         """the sessions collection has its TTL and user indexes"""

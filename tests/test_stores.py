@@ -35,14 +35,30 @@ def store_of_kind(kind: str, io_loop):
     # The site's own client settings, made inside the running event loop.
     client = open_client(MONGODB_URL, mongodb_timeout=5, driver=kind.split("-")[1])
     store = MongoStore(client.get_default_database("tornado_sessions_test")[f"sessions_{uuid.uuid4().hex}"])
-    io_loop.run_sync(store.create_indexes)
-    yield store
 
     async def drop_and_close():
         await store.collection.drop()
         await close_store(store)
 
+    if io_loop.asyncio_loop.is_running():
+        # Called by a test from its own loop: no indexes, and the cleanup
+        # waits for the end of the test (close_stores_made_by_the_test).
+        made_by_the_test.append(drop_and_close)
+        yield store
+        return
+    io_loop.run_sync(store.create_indexes)
+    yield store
     io_loop.run_sync(drop_and_close)
+
+
+made_by_the_test: list = []
+
+
+@pytest.fixture(autouse=True)
+def close_stores_made_by_the_test(io_loop):
+    yield
+    while made_by_the_test:
+        io_loop.run_sync(made_by_the_test.pop())
 
 
 @pytest.fixture(params=STORES)
