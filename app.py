@@ -47,9 +47,9 @@ define(
     help="behind a TLS-terminating proxy: trust its X-Forwarded-Proto and X-Forwarded-For (last address) headers; "
     "X-Scheme and X-Real-Ip are ignored",
 )
-define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs a MongoDB store")
-define("mongodb_timeout", default=3.0, help="seconds to wait for MongoDB before a request gets the 503 page")
-define("redis_timeout", default=3.0, help="seconds to wait for Redis before a request gets the 503 page")
+define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
+define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
+define("mongodb_driver", default="motor", help="motor, or pymongo for PyMongo's AsyncMongoClient (Motor's successor)")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
@@ -120,7 +120,7 @@ def cookie_secret() -> tuple[str, bool]:
 
 
 async def run(sockets: list, keys: dict[int, str], current_version: int, random_key: bool) -> None:
-    store = open_store(options.session_store, options.mongodb_timeout, options.redis_timeout)
+    store = open_store(options.session_store, options.store_timeout, options.mongodb_driver)
     failures = open_login_failures(store)
     if random_key:
         log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")

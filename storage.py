@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 import urllib.parse
+from typing import Any
 
+import pymongo
 import pymongo.errors
 from motor.motor_asyncio import AsyncIOMotorClient
 
@@ -25,31 +28,52 @@ except ModuleNotFoundError:
 
 log = logging.getLogger("app")
 
+# Motor reached end of life in May 2026; PyMongo's own async client has the
+# same API and replaces it.
+DRIVERS = {"motor": AsyncIOMotorClient, "pymongo": pymongo.AsyncMongoClient}
+# A login acknowledged by a majority of a replica set survives a failover; with
+# w=1 (the default on some topologies, and a cluster-wide setting) it may not.
+# The primary has every write acknowledged so. A URL's own ?w= or
+# ?readPreference= still wins.
+PINNED_URL_OPTIONS = {"w": "majority", "readPreference": "primary"}
+INDEX_RECHECK_SECONDS = 60
 
-def open_store(url: str, mongodb_timeout: float = 3.0, redis_timeout: float = 3.0) -> SessionStore:
+
+def open_store(url: str, timeout: float = 3.0, driver: str = "motor") -> SessionStore:
     if url == "memory":
         return MemoryStore()
     if url.startswith(("redis://", "rediss://")):
-        return open_redis_store(url, redis_timeout)
+        return open_redis_store(url, timeout)
     if not url.startswith(("mongodb://", "mongodb+srv://")):
         raise SystemExit(f"--session-store: expected 'memory', a mongodb:// or a redis:// URL, got {url!r}")
-    timeout_ms = int(mongodb_timeout * 1000)
-    # PyMongo's own async client is a drop-in replacement for Motor (end of
-    # life since May 2026): pymongo.AsyncMongoClient(url, ...same options).
+    client = open_client(url, timeout, driver)
+    collection = client.get_default_database("tornado_sessions")["sessions"]
+    log.info(
+        "Sessions in MongoDB at %s, database %s, through %s", describe_hosts(client), collection.database.name, driver
+    )
+    # One second more than the driver's timeouts, so that usually the driver
+    # says what went wrong; the store's own limit catches time spent queuing.
+    return MongoStore(collection, timeout=timeout + 1)
+
+
+def open_client(url: str, timeout: float = 3.0, driver: str = "motor", **driver_options: Any) -> Any:
+    if driver not in DRIVERS:
+        raise SystemExit(f"--mongodb-driver: expected one of {', '.join(DRIVERS)}, got {driver!r}")
+    in_url = {option.split("=", 1)[0].lower() for option in re.split("[&;]", urllib.parse.urlsplit(url).query)}
+    pinned = {name: value for name, value in PINNED_URL_OPTIONS.items() if name.lower() not in in_url}
+    timeout_ms = int(timeout * 1000)
     try:
-        client = AsyncIOMotorClient(
+        return DRIVERS[driver](
             url,
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             socketTimeoutMS=timeout_ms,
+            **pinned,
+            **driver_options,
         )
     except (pymongo.errors.ConfigurationError, ValueError) as e:
         raise SystemExit(f"--session-store: not a usable MongoDB URL: {e}") from None
-    # One second more than the driver's timeouts, so that usually the driver
-    # says what went wrong; the store's own limit catches time spent queuing.
-    collection = client.get_default_database("tornado_sessions")["sessions"]
-    return MongoStore(collection, timeout=mongodb_timeout + 1)
 
 
 def open_redis_store(url: str, timeout: float) -> SessionStore:
@@ -81,23 +105,40 @@ def open_login_failures(store: SessionStore) -> LoginFailures:
     return MemoryLoginFailures(keep_from=FREE_ATTEMPTS)
 
 
-async def create_indexes(store: MongoStore, failures: MongoLoginFailures) -> None:
-    """Runs beside the server, so a database that is down does not stop the
-    site from starting; it tries again until the indexes are there."""
-    warned = False
+def describe_hosts(client: Any) -> str:
+    """The servers the client tries, as host:port: never the URL, which may hold a password."""
+    servers = sorted(client.topology_description.server_descriptions(), key=str)
+    return ", ".join(f"{host}:{port}" if port else f"{host} (DNS SRV)" for host, port in servers)
+
+
+async def create_indexes(
+    store: MongoStore,
+    failures: MongoLoginFailures,
+    recheck_every: float = INDEX_RECHECK_SECONDS,
+    retry_every: float = 1,
+) -> None:
+    """Runs beside the server for its whole life, so a database that is down
+    does not stop the site from starting; and it checks the indexes again
+    now and then, because a database restored or wiped while the site runs
+    would otherwise keep its sessions without a TTL index until a restart."""
+    hosts = describe_hosts(store.collection.database.client)
+    down = False
     while True:
         try:
             await store.create_indexes()
             await failures.create_indexes()
         except StoreUnavailable as e:
-            if not warned:
-                log.warning("Session store unavailable (%s). Serving anyway; pages that need a session answer 503", e)
-                warned = True
-            await asyncio.sleep(10)
-        else:
-            if warned:
-                log.info("MongoDB is answering again")
-            return
+            if not down:
+                log.warning(
+                    "MongoDB unreachable at %s (%s). Serving anyway; pages that need a session answer 503", hosts, e
+                )
+                down = True
+            await asyncio.sleep(retry_every)
+            continue
+        if down:
+            log.info("MongoDB at %s is answering again", hosts)
+            down = False
+        await asyncio.sleep(recheck_every)
 
 
 async def close_store(store: SessionStore) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import urllib.parse
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis_server
+from mongo_wire_server import WireServer
 from mongomock_motor import AsyncMongoMockClient
 from tornado.httpclient import HTTPResponse
 from tornado.httputil import HTTPHeaders
@@ -23,10 +25,15 @@ pytest_plugins = ["sessions.testing"]
 
 COOKIE_SECRET = "test-secret-not-for-production"
 IN_CI = os.environ.get("CI") == "true"
+MONGODB_URL = os.environ.get("MONGODB_URL")
+# Where test clocks start: 08:00 UTC, a year after today. A real MongoDB
+# server's TTL index deletes what has expired by the real clock, so a fixed
+# date would delete test records mid-test once that date had passed.
+TEST_NOW = float((int(time.time()) // 86400 + 365) * 86400 + 8 * 3600)
 
 
 class FakeClock:
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
+    def __init__(self, now: float = TEST_NOW) -> None:
         self.now = now
 
     def __call__(self) -> float:
@@ -50,6 +57,29 @@ def store() -> MemoryStore:
 def shared_database():
     """One in-process MongoDB (mongomock-motor) for tests that run two servers on it."""
     return AsyncMongoMockClient(tz_aware=True)["tornado_sessions"]
+
+
+@pytest.fixture(scope="session")
+def wire_server(tmp_path_factory):
+    """nx-27017, a MongoDB wire-protocol server (tests/mongo_wire_server.py),
+    for the whole run: the real drivers over a real socket."""
+    server = WireServer(tmp_path_factory.mktemp("mongodb")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stoppable_wire_server(tmp_path):
+    """A wire server of the test's own, to stop, start and wipe."""
+    server = WireServer(tmp_path / "mongodb").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def real_mongodb_url(request) -> str:
+    """The server at MONGODB_URL (a real mongod, or CI's nx-27017), else the tests' own nx-27017."""
+    return MONGODB_URL or request.getfixturevalue("wire_server").url()
 
 
 @pytest.fixture
@@ -147,12 +177,30 @@ def new_browser(http_client, base_url):
 
 
 def pytest_report_header(config):
-    if os.environ.get("MONGODB_URL"):
-        server = "and a real MongoDB server at MONGODB_URL (through Motor and PyMongo's AsyncMongoClient)"
+    if MONGODB_URL:
+        real_server = f"and at MONGODB_URL {describe_server(MONGODB_URL)}, through Motor and PyMongo's AsyncMongoClient"
     else:
-        server = "no real MongoDB server (set MONGODB_URL=mongodb://host:port/db to add one)"
+        real_server = "and no MONGODB_URL: the real-server variants did not run (.ci/run sets one)"
     redis = "RedisStore on a real redis-server" if Path(redis_server.REDIS_SERVER).exists() else "no redis-server"
-    return f"session stores tested: MemoryStore, MongoStore on mongomock-motor, {server}; {redis}"
+    return (
+        "session stores tested: MemoryStore, MongoStore on mongomock-motor, on nx-27017 started by the tests "
+        f"(restarts, wipes, processes), {real_server}; {redis}"
+    )
+
+
+def describe_server(url: str) -> str:
+    import pymongo
+
+    from storage import describe_hosts
+
+    with pymongo.MongoClient(url, serverSelectionTimeoutMS=3000) as client:
+        try:
+            info = client.admin.command("buildInfo")
+        except pymongo.errors.PyMongoError as e:
+            return f"({describe_hosts(client)}: not answering, {type(e).__name__})"
+        # nx-27017 answers as MongoDB 7.0.0 and names itself as the process.
+        server = "nx-27017" if info.get("process") == "nx_27017" else "MongoDB"
+        return f"({describe_hosts(client)}: {server}, version {info.get('version')})"
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -5,22 +5,24 @@ MONGODB_URL is set, and Redis on a real redis-server."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 import redis_server
+from conftest import MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 
 from login_failures import FORGET_AFTER, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures, TooManyAccounts
 from sessions import MongoStore
+from storage import close_store, open_client
 
 pytestmark = pytest.mark.gen_test
 
-MONGODB_URL = os.environ.get("MONGODB_URL")
-NOW = 1_800_000_000.0
-BACKENDS = ["memory", "mongomock", "redis"] + (["mongodb-real-server"] if MONGODB_URL else [])
+NOW = TEST_NOW  # a year ahead of the real clock, so a real server's TTL index leaves the counts alone
+BACKENDS = ["memory", "mongomock", "redis"]
+if MONGODB_URL:
+    BACKENDS += ["motor-real-server", "pymongo-real-server"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -36,15 +38,14 @@ def failures(request, io_loop):
         database = AsyncMongoMockClient(tz_aware=True)["tests"]
         yield MongoLoginFailures(MongoStore(database["sessions"]), database["sessions_login_failures"])
         return
-    from pymongo import AsyncMongoClient
-
-    client = AsyncMongoClient(MONGODB_URL, tz_aware=True, serverSelectionTimeoutMS=5000)
+    client = open_client(MONGODB_URL, timeout=5, driver=request.param.split("-")[0])
     collection = client.get_default_database("tornado_sessions_test")[f"failures_{uuid.uuid4().hex}"]
-    counts = MongoLoginFailures(MongoStore(collection), collection)
+    store = MongoStore(collection)
+    counts = MongoLoginFailures(store, collection)
     io_loop.run_sync(counts.create_indexes)
     yield counts
     io_loop.run_sync(collection.drop)
-    io_loop.run_sync(client.close)
+    io_loop.run_sync(lambda: close_store(store))
 
 
 async def test_failures_count_up_per_account_and_clear(failures):

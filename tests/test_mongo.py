@@ -2,35 +2,33 @@
 request costs, and what a visitor sees when MongoDB is down or fails midway.
 
 Round trips are counted on mongomock-motor by a wrapper around the
-collections, and on a real server (when MONGODB_URL is set) by PyMongo's
-command monitoring. The outage tests use the real drivers, Motor and PyMongo's
-AsyncMongoClient, pointed at a port where nothing listens.
+collections, and on a real server (when MONGODB_URL is set, through Motor and
+through PyMongo's AsyncMongoClient) by PyMongo's command monitoring. The
+outage tests use the real drivers pointed at a port where nothing listens.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 import uuid
 
 import pytest
 import tornado.web
-from conftest import COOKIE_SECRET
+from conftest import COOKIE_SECRET, MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 from motor.motor_asyncio import AsyncIOMotorClient
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient, ReadPreference, WriteConcern, monitoring
 from pymongo.errors import AutoReconnect
 from test_stores import record
 
 from login_failures import MongoLoginFailures
 from sessions import Changes, MongoStore, SessionConfig
-from storage import open_store
+from storage import close_store, open_client, open_store
 
 pytestmark = pytest.mark.gen_test
 
-MONGODB_URL = os.environ.get("MONGODB_URL")
 DATABASE_COMMANDS = {
     "find_one": "find",
     "find": "find",
@@ -88,7 +86,9 @@ class CommandLog(monitoring.CommandListener):
         pass
 
 
-BACKENDS = ["mongomock-counting-wrapper"] + (["real-server-command-monitoring"] if MONGODB_URL else [])
+BACKENDS = ["mongomock-counting-wrapper"]
+if MONGODB_URL:
+    BACKENDS += ["motor-real-server-command-monitoring", "pymongo-real-server-command-monitoring"]
 
 
 @pytest.fixture
@@ -105,7 +105,8 @@ def counted_store(request, sent, io_loop):
         failures = MongoLoginFailures(store, CountingCollection(database["sessions_login_failures"], sent))
         yield store, failures
         return
-    client = AsyncIOMotorClient(MONGODB_URL, tz_aware=True, event_listeners=[CommandLog(sent)])
+    driver = request.param.split("-")[0]
+    client = open_client(MONGODB_URL, timeout=5, driver=driver, event_listeners=[CommandLog(sent)])
     database = client.get_default_database("tornado_sessions_test")
     store = MongoStore(database[f"sessions_{uuid.uuid4().hex}"])
     failures = MongoLoginFailures(store, database[f"{store.collection.name}_login_failures"])
@@ -113,7 +114,7 @@ def counted_store(request, sent, io_loop):
     yield store, failures
     io_loop.run_sync(store.collection.drop)
     io_loop.run_sync(failures.collection.drop)
-    client.close()
+    io_loop.run_sync(lambda: close_store(store))
 
 
 @pytest.fixture
@@ -363,7 +364,7 @@ async def test_when_mongodb_comes_back_requests_succeed_without_a_restart(browse
     ],
 )
 def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(url, collection):
-    store = open_store(url, mongodb_timeout=1.5)
+    store = open_store(url, timeout=1.5)
     client = store.collection.database.client
     assert isinstance(client, AsyncIOMotorClient) and store.collection.full_name == collection
     pool = client.options.pool_options
@@ -376,3 +377,76 @@ def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(url, collection):
 def test_an_unusable_store_url_is_refused_with_a_message(url):
     with pytest.raises(SystemExit, match="--session-store: "):
         open_store(url)
+
+
+URL = "mongodb://db1:27017,db2:27017/mysite"
+
+
+@pytest.mark.parametrize("driver,client_class", [("motor", AsyncIOMotorClient), ("pymongo", AsyncMongoClient)])
+async def test_mongodb_driver_chooses_motor_or_pymongos_async_client(driver, client_class):
+    store, default = open_store(URL, driver=driver), open_store(URL)
+    assert type(store.collection.database.client) is client_class
+    assert store.collection.full_name == "mysite.sessions"
+    assert type(default.collection.database.client) is AsyncIOMotorClient
+    await close_store(store)
+    await close_store(default)
+
+
+def test_an_unknown_mongodb_driver_is_refused_with_a_message():
+    with pytest.raises(SystemExit, match="--mongodb-driver: expected one of motor, pymongo, got 'mongoose'"):
+        open_store(URL, driver="mongoose")
+
+
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
+async def test_the_client_asks_for_majority_writes_and_primary_reads(driver):
+    store = open_store(f"{URL}?replicaSet=rs0", driver=driver)
+    client = store.collection.database.client
+    assert (client.write_concern, client.read_preference) == (WriteConcern(w="majority"), ReadPreference.PRIMARY)
+    await close_store(store)
+
+
+@pytest.mark.parametrize(
+    "query,write_concern,read_preference",
+    [
+        ("w=1&readPreference=secondaryPreferred", WriteConcern(w=1), ReadPreference.SECONDARY_PREFERRED),
+        ("W=2&readpreference=nearest", WriteConcern(w=2), ReadPreference.NEAREST),
+        ("journal=true", WriteConcern(w="majority", j=True), ReadPreference.PRIMARY),
+    ],
+    ids=["w-and-readPreference", "option-names-in-any-case", "journal-added-to-majority"],
+)
+async def test_a_urls_own_write_concern_and_read_preference_win(query, write_concern, read_preference):
+    store = open_store(f"{URL}?replicaSet=rs0&{query}")
+    client = store.collection.database.client
+    assert (client.write_concern, client.read_preference) == (write_concern, read_preference)
+    await close_store(store)
+
+
+class WriteConcernLog(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.write_concerns: dict[str, list] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update", "delete", "findAndModify"):
+            self.write_concerns.setdefault(event.command_name, []).append(event.command.get("writeConcern"))
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
+async def test_every_write_reaches_the_server_asking_for_a_majority(wire_server, driver):
+    sent = WriteConcernLog()
+    client = open_client(wire_server.url(f"wc_{uuid.uuid4().hex}"), driver=driver, event_listeners=[sent])
+    store = MongoStore(client.get_default_database()["sessions"])
+    failures = MongoLoginFailures(store, client.get_default_database()["sessions_login_failures"])
+    assert await store.create("k", record())
+    assert await store.update("k", Changes(set={"visits": 2}, fields={"last_seen": TEST_NOW})) == {}
+    await failures.add("demo", TEST_NOW)
+    await store.delete("k")
+    await client.drop_database(client.get_default_database().name)
+    await close_store(store)
+    assert set(sent.write_concerns) == {"insert", "update", "delete", "findAndModify"}
+    assert {str(concern) for concerns in sent.write_concerns.values() for concern in concerns} == {"{'w': 'majority'}"}

@@ -1,10 +1,10 @@
 """The site as it is deployed: `python app.py` in real processes, stopped by
 signals, several workers on one port, and two servers sharing one store.
 
-Two servers sharing sessions needs a store both can reach. Without a MongoDB
-server (none can be installed here) that is two Tornado servers in this
-process over one mongomock-motor database; with MONGODB_URL set it is also two
-`python app.py` processes over the real server.
+Two servers sharing sessions need a store both can reach: two Tornado servers
+in this process over one mongomock-motor database, and two `python app.py`
+processes over a real MongoDB server (the one at MONGODB_URL, else the tests'
+own nx-27017), through Motor and through PyMongo's AsyncMongoClient.
 """
 
 from __future__ import annotations
@@ -25,18 +25,17 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import pymongo
 import pytest
 import tornado.httpserver
 import tornado.testing
 import tornado.web
 from conftest import COOKIE_SECRET, Browser
+from pymongo import MongoClient
 
 from app import make_app, signing_keys
 from sessions import MongoStore
 
 ROOT = Path(__file__).parent.parent
-MONGODB_URL = os.environ.get("MONGODB_URL")
 
 
 def free_port() -> int:
@@ -111,9 +110,10 @@ class Site:
         return session
 
     def get(self, path: str, cookie: str = "") -> tuple[int, dict, str]:
+        """The answer itself: a redirect is not followed."""
         request = urllib.request.Request(self.url + path, headers={"Cookie": cookie} if cookie else {})
         try:
-            with urllib.request.urlopen(request, timeout=20) as response:
+            with urllib.request.build_opener(NoRedirects()).open(request, timeout=20) as response:
                 return response.status, dict(response.headers), response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read().decode()
@@ -193,7 +193,7 @@ def test_a_request_in_flight_when_the_stop_comes_is_answered(started):
 
 
 def test_two_workers_share_one_port_and_stop_together(started, closed_port):
-    site = started("--processes=2", f"--session-store=mongodb://127.0.0.1:{closed_port}/x", "--mongodb-timeout=0.5")
+    site = started("--processes=2", f"--session-store=mongodb://127.0.0.1:{closed_port}/x", "--store-timeout=0.5")
     site.wait_for_log("Serving on", times=2)
     site.wait_for_log("Started 2 worker processes")
     workers = site.workers()
@@ -202,11 +202,21 @@ def test_two_workers_share_one_port_and_stop_together(started, closed_port):
     assert [site.get("/")[0] for _ in range(6)] == [200] * 6
     status, headers, _ = site.get("/", cookie="session=" + signed_session_cookie())
     assert (status, headers["Retry-After"]) == (503, "5")
-    site.wait_for_log("Session store unavailable (", times=2)
+    site.wait_for_log(f"MongoDB unreachable at 127.0.0.1:{closed_port} (", times=2)
     assert site.stop() == 0
     site.wait_for_log("Stopping", times=2)
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
-    assert sum("Session store unavailable (" in line for line in site.log) == 2, "one line per worker"
+    assert sum("MongoDB unreachable at" in line for line in site.log) == 2, "one line per worker"
+
+
+def test_the_unreachable_log_line_names_each_host_and_port_and_no_password(started, closed_port):
+    other_port = free_port()
+    url = f"mongodb://site-user:pass%2Fword-42@127.0.0.1:{closed_port},localhost:{other_port}/x"
+    site = started(f"--session-store={url}", "--store-timeout=0.3")
+    site.wait_for_log(f"MongoDB unreachable at 127.0.0.1:{closed_port}, localhost:{other_port} (")
+    assert site.stop() == 0
+    log = "\n".join(site.log)
+    assert "pass" not in log and "word-42" not in log and "site-user" not in log
 
 
 def signed_session_cookie() -> str:
@@ -245,7 +255,7 @@ def test_half_sent_requests_are_closed_by_the_header_and_body_timeouts(started):
 
 
 def test_a_worker_that_dies_is_replaced_and_the_stop_stays_clean(started, closed_port):
-    site = started("--processes=2", f"--session-store=mongodb://127.0.0.1:{closed_port}/x", "--mongodb-timeout=0.5")
+    site = started("--processes=2", f"--session-store=mongodb://127.0.0.1:{closed_port}/x", "--store-timeout=0.5")
     site.wait_for_log("Serving on", times=2)
     first = site.workers()
     os.kill(first[0], signal.SIGKILL)  # as the kernel's out-of-memory killer does
@@ -373,23 +383,80 @@ async def test_a_login_on_one_server_is_seen_by_the_other(http_client, base_url,
         second_server.stop()
 
 
-if MONGODB_URL:  # defined only then, so that CI never reports it skipped
+class Visitor:
+    """A browser's cookie jar over urllib. Cookies do not depend on the port,
+    so one visitor carries its session between two sites on 127.0.0.1."""
 
-    def test_a_login_in_one_process_is_seen_by_another(started):
-        test_database = f"tornado_sessions_test_{uuid.uuid4().hex[:8]}"
-        url = urllib.parse.urlsplit(MONGODB_URL)._replace(path="/" + test_database).geturl()
-        first, second = started(f"--session-store={url}"), started(f"--session-store={url}")
-        first.wait_for_log("Serving on")
-        second.wait_for_log("Serving on")
-        cookies = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
-        token = re.search(r'name="_xsrf" value="([^"]+)"', opener.open(first.url + "/login").read().decode()).group(1)
-        form = urllib.parse.urlencode({"username": "demo", "password": "demo-password", "_xsrf": token}).encode()
+    def __init__(self) -> None:
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies), NoRedirects())
+
+    def get(self, url: str) -> tuple[int, str]:
+        return self.open(url)
+
+    def post(self, url: str, form: dict, xsrf_from: str) -> int:
+        token = re.search(r'name="_xsrf" value="([^"]+)"', self.get(xsrf_from)[1]).group(1)
+        return self.open(url, urllib.parse.urlencode({**form, "_xsrf": token}).encode())[0]
+
+    def open(self, url: str, data: bytes | None = None) -> tuple[int, str]:
         try:
-            assert "Hello, Demo User" in opener.open(first.url + "/login", form).read().decode()
-            session = next(f"session={cookie.value}" for cookie in cookies if cookie.name == "session")
-            status, _, page = second.get("/dashboard", cookie=session)
-            assert status == 200 and "Hello, Demo User" in page
-            assert first.stop() == 0 and second.stop() == 0
-        finally:
-            pymongo.MongoClient(MONGODB_URL).drop_database(test_database)
+            with self.opener.open(url, data, timeout=20) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def sign_in(self, site: Site) -> str:
+        """Log in through the form; the session cookie, as a Cookie header."""
+        form = {"username": "demo", "password": "demo-password"}
+        assert self.post(site.url + "/login", form, xsrf_from=site.url + "/login") == 303
+        return next(f"session={cookie.value}" for cookie in self.cookies if cookie.name == "session")
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args):
+        return None
+
+
+@pytest.fixture
+def database_url(real_mongodb_url):
+    """A database of the test's own on the real server, dropped afterwards."""
+    name = f"tornado_sessions_test_{uuid.uuid4().hex[:8]}"
+    yield urllib.parse.urlsplit(real_mongodb_url)._replace(path="/" + name).geturl()
+    with MongoClient(real_mongodb_url) as client:
+        client.drop_database(name)
+
+
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
+def test_a_login_and_a_logout_in_one_process_are_seen_by_another(started, database_url, driver):
+    first, second = (started(f"--session-store={database_url}", f"--mongodb-driver={driver}") for _ in range(2))
+    first.wait_for_log(f"through {driver}")
+    first.wait_for_log("Serving on")
+    second.wait_for_log("Serving on")
+    visitor = Visitor()
+    session = visitor.sign_in(first)
+    status, page = visitor.get(second.url + "/dashboard")
+    assert status == 200 and "Hello, Demo User" in page
+    assert visitor.post(second.url + "/logout", {}, xsrf_from=second.url + "/dashboard") == 303
+    assert first.get("/dashboard", cookie=session)[0] == 302, "signed out on both"
+    assert first.stop() == 0 and second.stop() == 0
+
+
+@pytest.mark.parametrize("driver", ["motor", "pymongo"])
+def test_the_site_starts_while_mongodb_is_down_and_serves_sessions_once_it_is_up(
+    started, stoppable_wire_server, driver
+):
+    stoppable_wire_server.stop()
+    url = stoppable_wire_server.url()
+    site = started(f"--session-store={url}", "--store-timeout=0.5", f"--mongodb-driver={driver}")
+    site.wait_for_log(f"MongoDB unreachable at 127.0.0.1:{stoppable_wire_server.port} (")
+    status, headers, _ = site.get("/dashboard", cookie="session=" + signed_session_cookie())
+    assert (status, headers["Retry-After"]) == (503, "5")
+    stoppable_wire_server.start()
+    site.wait_for_log("is answering again")
+    visitor = Visitor()
+    visitor.sign_in(site)
+    assert visitor.get(site.url + "/dashboard")[0] == 200
+    with MongoClient(url) as client:
+        indexes = client.get_default_database()["sessions"].index_information().values()
+    assert [index.get("expireAfterSeconds") for index in indexes if index["key"] == [("expires", 1)]] == [0]
+    assert site.stop() == 0

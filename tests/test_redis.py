@@ -82,9 +82,9 @@ async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(red
             b"user": b"demo",
             b"client": b"Firefox on Linux",
             b"remember": b"0",
-            b"created": b"4000000000.25",
-            b"last_seen": b"4000000000.0",
-            b"expires": b"4000001800.0",
+            b"created": repr(NOW + 0.25).encode(),
+            b"last_seen": repr(NOW).encode(),
+            b"expires": repr(NOW + 1800).encode(),
             b"data.visits": b"3",
             b"data.cart": b'["tea",{"cups":2}]',
             b"data.wide": b"9223372036854775807",
@@ -372,7 +372,7 @@ def restartable_server():
 
 @pytest.fixture
 def restartable_store(restartable_server, io_loop):
-    store = open_store(restartable_server.url, redis_timeout=0.5)
+    store = open_store(restartable_server.url, timeout=0.5)
     yield store
     io_loop.run_sync(store.client.aclose)
 
@@ -425,7 +425,7 @@ def closed_port():
 
 
 async def test_every_call_raises_store_unavailable_when_redis_is_down(closed_port):
-    store = open_store(f"redis://127.0.0.1:{closed_port}/0", redis_timeout=0.3)
+    store = open_store(f"redis://127.0.0.1:{closed_port}/0", timeout=0.3)
     failures = RedisLoginFailures(store)
     calls = {
         "load": store.load(key(), NOW),
@@ -469,7 +469,7 @@ REFUSALS = {
 @pytest.fixture(params=REFUSALS)
 def refused_store(request, guarded_server, io_loop):
     credentials, database, _ = REFUSALS[request.param]
-    store = open_store(f"redis://{credentials}127.0.0.1:{guarded_server.port}/{database}", redis_timeout=0.5)
+    store = open_store(f"redis://{credentials}127.0.0.1:{guarded_server.port}/{database}", timeout=0.5)
     yield store
     io_loop.run_sync(store.client.aclose)
 
@@ -515,7 +515,7 @@ async def test_a_permanent_error_is_logged_once_with_its_cause_and_pages_get_503
     ],
 )
 def test_a_redis_url_opens_a_redis_store_with_short_timeouts(url, expected):
-    store = open_store(url, redis_timeout=1.5)
+    store = open_store(url, timeout=1.5)
     pool = store.client.connection_pool
     assert isinstance(store, RedisStore) and store.timeout == 2.5
     assert {name: pool.connection_kwargs.get(name) for name in expected} == expected

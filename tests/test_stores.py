@@ -6,35 +6,27 @@ which store ran, e.g. test_create_then_load[MongoStore-mongomock]."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 import redis_server
+from conftest import MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 
 from sessions import Changes, MemoryStore, MongoStore, SessionRecord
 from sessions.session import store_key
+from storage import close_store, open_client
 
 pytestmark = pytest.mark.gen_test
 
-MONGODB_URL = os.environ.get("MONGODB_URL")
-# Redis deletes a record at its expiry by its own clock, so the tests' clock
-# stays ahead of real time: with a clock in the past every record would vanish at once.
-NOW = 4_000_000_000.0
+# A year ahead of the real clock: a real server's TTL index (MongoDB) or
+# expiry (Redis) deletes by its own clock, and would take records stamped in
+# the past at once.
+NOW = TEST_NOW
 STORES = ["MemoryStore", "MongoStore-mongomock", "RedisStore"]
 if MONGODB_URL:
     STORES += ["MongoStore-motor-real-server", "MongoStore-pymongo-real-server"]
-
-
-def real_server_client(kind: str):
-    """A client for the server at MONGODB_URL, made inside the running event loop."""
-    from motor.motor_asyncio import AsyncIOMotorClient
-    from pymongo import AsyncMongoClient
-
-    client_class = AsyncIOMotorClient if "motor" in kind else AsyncMongoClient
-    return client_class(MONGODB_URL, tz_aware=True, serverSelectionTimeoutMS=5000)
 
 
 def store_of_kind(kind: str, io_loop):
@@ -47,17 +39,16 @@ def store_of_kind(kind: str, io_loop):
     if kind == "MongoStore-mongomock":
         yield MongoStore(AsyncMongoMockClient(tz_aware=True)["tests"]["sessions"])
         return
-    client = real_server_client(kind)
+    # The site's own client settings, made inside the running event loop.
+    client = open_client(MONGODB_URL, timeout=5, driver=kind.split("-")[1])
     store = MongoStore(client.get_default_database("tornado_sessions_test")[f"sessions_{uuid.uuid4().hex}"])
-    io_loop.run_sync(store.create_indexes)
-    yield store
 
     async def drop_and_close():
         await store.collection.drop()
-        closing = client.close()
-        if closing is not None:  # PyMongo's AsyncMongoClient.close() is a coroutine
-            await closing
+        await close_store(store)
 
+    io_loop.run_sync(store.create_indexes)
+    yield store
     io_loop.run_sync(drop_and_close)
 
 

@@ -3,6 +3,7 @@ and a plain answer to oversized or unanswerable requests."""
 
 from __future__ import annotations
 
+import email.utils
 import re
 
 import pytest
@@ -38,7 +39,7 @@ async def test_login_set_cookie_attributes_exact_over_https_behind_a_proxy(brows
 
 async def test_remember_me_cookie_attributes_exact(browser, session_config, clock):
     session = (await login_set_cookies(browser, remember="on"))["__Host-session"]
-    expires = "expires=Fri, 29 Jan 2027 08:00:00 GMT"  # the fake clock's now + 14 days
+    expires = f"expires={email.utils.formatdate(clock.now + 14 * 86400, usegmt=True)}"  # the fake clock's now + 14 days
     assert session_cookie_pattern("__Host-session", f"{expires}; HttpOnly; Path=/; SameSite=Lax; Secure").fullmatch(
         session
     )
