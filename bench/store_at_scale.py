@@ -19,7 +19,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from sessions import MemoryStore, SessionRecord
+from sessions import Changes, MemoryStore, SessionRecord
 from sessions.config import new_session_id
 from sessions.session import store_key
 
@@ -45,7 +45,8 @@ async def add_logged_in_session(store: MemoryStore, number: int, expires: float)
     )
     await store.create(key, record)
     flashes = [["success", "Welcome back."], ["info", "Your last visit was yesterday."]]
-    await store.update(key, {"visits": 7, "_flashes": flashes}, (), {"last_seen": T0 + 60, "expires": expires})
+    changes = Changes(set={"visits": 7, "_flashes": flashes}, fields={"last_seen": T0 + 60, "expires": expires})
+    await store.update(key, changes)
 
 
 async def fill(store: MemoryStore, size: int, expired: int = 0) -> None:
