@@ -7,7 +7,7 @@ import http
 import logging
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, ClassVar
 
 import tornado.web
 
@@ -107,6 +107,20 @@ class StaticHandler(PageMixin, tornado.web.StaticFileHandler):
 
     def flashes(self) -> list[tuple[str, str]]:
         return []  # no session here: static files never load one
+
+    _urls: ClassVar[dict[tuple[str, str, str], str]] = {}
+
+    @classmethod
+    def make_static_url(cls, settings: dict[str, Any], path: str, include_version: bool = True) -> str:
+        # Tornado keeps each file's hash, but finding it again (a lock, path
+        # checks) cost a tenth of the dashboard's time, for three links.
+        # Without the hash cache (debug mode) Tornado rereads the file each time.
+        if not include_version or not settings.get("static_hash_cache", True):
+            return super().make_static_url(settings, path, include_version)
+        key = (settings.get("static_url_prefix", "/static/"), str(settings["static_path"]), path)
+        if key not in cls._urls:
+            cls._urls[key] = super().make_static_url(settings, path)
+        return cls._urls[key]
 
     def parse_url_path(self, url_path: str) -> str:
         # No file name holds a NUL; the operating system would refuse it with

@@ -18,9 +18,9 @@ docs/mongodb-testing.md for what each broke):
 - That Python path applied $unset, $inc, $push and the like to top-level
   fields only ({"$unset": {"data.flash": ""}} did nothing): a field path with
   dots is applied here to the sub-document it names.
-- $inc on a non-number and $push onto a non-array answer MongoDB's codes,
-  14 (TypeMismatch) and 2 (BadValue); nx-27017 answered findAndModify with
-  success and no document whatever went wrong.
+- $inc on a non-number, an $inc past 64 bits and $push onto a non-array
+  answer MongoDB's codes, 14 (TypeMismatch) and 2 (BadValue); nx-27017
+  answered findAndModify with success and no document whatever went wrong.
 - A projection such as {"data.visits": 1} answered {"data.visits": 2}, a
   field with a dot in its name, where MongoDB answers {"data": {"visits": 2}}.
 """
@@ -90,6 +90,11 @@ def patch_neosqlite() -> None:
                 if operator in ("$push", "$addToSet") and not isinstance(parent.get(name, []), list):
                     kind = type(parent[name]).__name__
                     raise CommandFailed(2, "BadValue", f"The field '{path}' must be an array but is of type {kind}")
+                current = parent.get(name, 0)
+                integers = type(current) is int and type(value) is int
+                if operator == "$inc" and integers and not -(2**63) <= current + value < 2**63:
+                    # mongod's arithmetic node refuses a sum past 64 bits.
+                    raise CommandFailed(2, "BadValue", f"Failed to apply $inc operations to current value {current}")
                 if parent is document:
                     rest.setdefault(operator, {})[path] = value
                 else:
