@@ -113,7 +113,7 @@ LOGIN_FORM = "_login_form"
 
 def login_form_mark(handler: BaseHandler) -> str:
     """The same for every login sent from one login page: a digest of its XSRF cookie."""
-    return hashlib.sha256(handler.request.cookies["_xsrf"].value.encode()).hexdigest()[:16]
+    return hashlib.sha256(handler.get_cookie("_xsrf", "").encode()).hexdigest()[:16]
 
 
 async def end_twin_logins(store: SessionStore, user: str, mark: str, mine: str | None, now: float) -> None:

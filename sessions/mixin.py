@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable
 from typing import Any
 
@@ -36,6 +37,7 @@ from .stores.base import SessionStore, StoreError, StoreUnavailable
 log = logging.getLogger("sessions")
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+_VERIFIED_COOKIES = 10_000
 
 
 class SessionMixin(tornado.web.RequestHandler):
@@ -94,21 +96,37 @@ class SessionMixin(tornado.web.RequestHandler):
         )
         # A cookie naming a session we no longer hold is left alone: clearing
         # it by name could delete the cookie a login in another tab just set.
-        # Only a dict of keys can have retired ones.
+        # Only a dict of several keys has retired ones.
         if (
             not session.is_new
             and isinstance(self.settings["cookie_secret"], dict)
+            and len(self.settings["cookie_secret"]) > 1
             and self.get_signed_cookie_key_version(name) != self.settings.get("key_version")
         ):
             self._set_session_cookie()  # signed with a retired key: re-sign with the current one
         return session
 
     def _session_id_from_cookie(self, name: str) -> str | None:
-        if name not in self.request.cookies:
+        cookie = self.get_cookie(name)
+        if not cookie:
             return None
-        value = self.get_signed_cookie(name, max_age_days=self.session_config.cookie_max_age_days(), min_version=2)
+        # Checking a signature costs more than loading the session from memory,
+        # and a browser sends the same cookie for minutes: remember the good ones
+        # (never the bad), until the age limit that the signature's time allows.
+        verified = self.application.__dict__.setdefault("_verified_session_cookies", {})
+        session_id, good_until = verified.get((name, cookie), (None, 0.0))
+        if time.time() < good_until:
+            return session_id
+        max_age = self.session_config.cookie_max_age_days()
+        value = self.get_signed_cookie(name, cookie, max_age_days=max_age, min_version=2)
         session_id = value.decode("ascii", "replace") if value else ""
-        return session_id if _SESSION_ID.fullmatch(session_id) else None
+        if not _SESSION_ID.fullmatch(session_id):
+            return None
+        if len(verified) >= _VERIFIED_COOKIES:
+            verified.clear()
+        signed_at = int(cookie.split("|")[2].partition(":")[2])  # version 2: "2|1:0|10:<time>|..."
+        verified[(name, cookie)] = session_id, signed_at + max_age * 86400
+        return session_id
 
     def _session_cookie_attributes(self) -> dict[str, Any]:
         # Taken from the configuration at each response, so a change of

@@ -1,9 +1,11 @@
 """TrackedDict: a dict that knows which of its keys changed since it was loaded.
 
-It keeps the JSON of each value as loaded. Only keys whose JSON differs are
-written back: a list appended to in place is saved, the same value assigned
-again is not, and two requests on one session that change different keys
-both keep their change (the store applies only those keys).
+It keeps a snapshot of each value as loaded: the JSON of a list or a dict,
+the value itself for a number or a string (which cannot change in place).
+Only keys whose snapshot differs are written back: a list appended to in
+place is saved, the same value assigned again is not, and two requests on
+one session that change different keys both keep their change (the store
+applies only those keys).
 """
 
 from __future__ import annotations
@@ -19,28 +21,33 @@ from .values import check_key, check_value
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def as_json(value: Any) -> str:
+def snapshot(value: Any) -> Any:
+    if type(value) in _UNCHANGEABLE:
+        return type(value), value  # the type too: 1, 1.0 and True are equal, but not the same JSON
     try:
         return _CANONICAL_JSON.encode(value)
     except (TypeError, ValueError):
         return ""  # changed in place into something that is not JSON: the save says what
 
 
+_UNCHANGEABLE = {str, int, float, bool, type(None)}
+
+
 class TrackedDict(MutableMapping[str, Any]):
     def _track(self, data: Mapping[str, Any]) -> None:
         """Start again from ``data``, as stored."""
         self._data = dict(data)
-        self._saved = {key: as_json(value) for key, value in self._data.items()}
+        self._saved = {key: snapshot(value) for key, value in self._data.items()}
 
     def _stored(self, key: str, value: Any) -> None:
         """The store now holds ``value`` under ``key``."""
         self._data[key] = value
-        self._saved[key] = as_json(value)
+        self._saved[key] = snapshot(value)
 
     def _changes(self) -> Changes:
         """What to write: the keys set or changed in place, and those deleted."""
         changes = Changes(unset=[key for key in self._saved if key not in self._data])
-        changes.set = {key: value for key, value in self._data.items() if self._saved.get(key) != as_json(value)}
+        changes.set = {key: value for key, value in self._data.items() if self._saved.get(key) != snapshot(value)}
         for key, value in changes.set.items():
             check_value(value, f"session[{key!r}]")  # changed in place since it was assigned
         return changes
