@@ -7,10 +7,7 @@ python app.py --help               # every option
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import os
-import secrets
 from pathlib import Path
 
 import tornado.process
@@ -23,9 +20,10 @@ from handlers.auth import LoginHandler, LogoutHandler
 from handlers.base import BodyTooLargeHandler, StaticHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
+from keys import current_key, signing_keys
 from login_failures import LoginFailures
-from sessions import MongoStore, SessionConfig, SessionStore
-from storage import close_store, create_indexes, open_login_failures, open_store
+from sessions import SessionConfig, SessionStore
+from storage import kept_up, open_login_failures, open_store
 
 define("port", default=8888, help="port to listen on")
 define("address", default="127.0.0.1", help="address to listen on")
@@ -97,39 +95,14 @@ def make_app(
     )
 
 
-def key_version(key: str) -> int:
-    # A digest of the key itself, not its place in a list: dropping a retired
-    # key renumbers nothing, so cookies signed with the others still verify.
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
-
-
-def signing_keys(current: str, retired: list[str]) -> tuple[dict[int, str], int]:
-    """Every key that may have signed a cookie, by version, and the current key's version."""
-    return {key_version(key): key for key in [*retired, current]}, key_version(current)
-
-
-def cookie_secret() -> tuple[str, bool]:
-    """The key that signs cookies, and whether it was made up just now."""
-    secret = options.cookie_secret or os.environ.get("COOKIE_SECRET")
-    if secret:
-        return secret, False
-    # Kept in the environment, which --debug's reload (a re-exec of this
-    # process) inherits: a code change does not sign everyone out.
-    os.environ["COOKIE_SECRET"] = secrets.token_urlsafe(32)
-    return os.environ["COOKIE_SECRET"], True
-
-
-async def run(sockets: list, keys: dict[int, str], current_version: int, random_key: bool) -> None:
+async def run(sockets: list, keys: dict[int, str], current_version: int, made_up_key: bool) -> None:
     store = open_store(options.session_store, options.store_timeout, options.mongodb_driver)
-    failures = open_login_failures(store)
-    if random_key:
+    if made_up_key:  # said after open_store, so that a mistake in --session-store stays one line
         log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
-    indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
-    app = make_app(store, keys, key_version=current_version, login_failures=failures, debug=options.debug)
-    await server.serve(app, sockets, xheaders=options.xheaders, address=options.address, port=options.port)
-    if indexing is not None:
-        indexing.cancel()
-    await close_store(store)
+    failures = open_login_failures(store)
+    async with kept_up(store, failures):  # MongoDB's indexes checked now and then; the client closed at the end
+        app = make_app(store, keys, key_version=current_version, login_failures=failures, debug=options.debug)
+        await server.serve(app, sockets, xheaders=options.xheaders, address=options.address, port=options.port)
 
 
 def main() -> None:
@@ -140,14 +113,13 @@ def main() -> None:
             "Use --session-store=mongodb://... or redis://..."
         )
     sockets = server.bind_sockets(options.port, options.address)
-    secret, random_key = cookie_secret()
-    retired = [key for key in options.retired_cookie_secrets.split(",") if key]
-    keys, current_version = signing_keys(secret, retired)
+    secret, made_up = current_key(options.cookie_secret)
+    keys, current_version = signing_keys(secret, [key for key in options.retired_cookie_secrets.split(",") if key])
     # Workers are forked before any event loop or database client exists,
     # which is why this is not one async main().
     if options.processes != 1:
         server.fork_workers(options.processes or tornado.process.cpu_count(), sockets)
-    asyncio.run(run(sockets, keys, current_version, random_key))
+    asyncio.run(run(sockets, keys, current_version, made_up))
 
 
 if __name__ == "__main__":

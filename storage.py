@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import re
 import urllib.parse
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pymongo
@@ -139,6 +141,19 @@ async def create_indexes(
             log.info("MongoDB at %s is answering again", hosts)
             down = False
         await asyncio.sleep(recheck_every)
+
+
+@contextlib.asynccontextmanager
+async def kept_up(store: SessionStore, failures: LoginFailures) -> AsyncIterator[None]:
+    """While the site runs: MongoDB's indexes made and checked now and then.
+    Afterwards: the database client closed."""
+    indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
+    try:
+        yield
+    finally:
+        if indexing is not None:
+            indexing.cancel()
+        await close_store(store)
 
 
 async def close_store(store: SessionStore) -> None:

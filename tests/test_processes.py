@@ -32,7 +32,8 @@ import tornado.web
 from conftest import COOKIE_SECRET, Browser
 from pymongo import MongoClient
 
-from app import make_app, signing_keys
+from app import make_app
+from keys import signing_keys
 from sessions import MongoStore
 
 ROOT = Path(__file__).parent.parent

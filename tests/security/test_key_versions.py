@@ -8,7 +8,8 @@ import tornado.httpserver
 import tornado.testing
 from conftest import COOKIE_SECRET, Browser
 
-from app import make_app, signing_keys
+from app import make_app
+from keys import signing_keys
 
 pytestmark = pytest.mark.gen_test
 

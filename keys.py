@@ -1,0 +1,36 @@
+"""The keys that sign cookies: --cookie-secret signs, --retired-cookie-secrets
+still verify (and the mixin signs their cookies again with the current key).
+Skip this file on a first read.
+
+Tornado takes several keys as a dict {version: key} with key_version naming
+the one that signs; each cookie carries the version of the key that signed it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+
+
+def key_version(key: str) -> int:
+    # A digest of the key itself, not its place in a list: dropping a retired
+    # key renumbers nothing, so cookies signed with the others still verify.
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")
+
+
+def signing_keys(current: str, retired: list[str]) -> tuple[dict[int, str], int]:
+    """Every key that may have signed a cookie, by version, and the current key's version."""
+    return {key_version(key): key for key in [*retired, current]}, key_version(current)
+
+
+def current_key(given: str | None) -> tuple[str, bool]:
+    """The key that signs cookies (--cookie-secret, else COOKIE_SECRET, else a
+    random one), and whether it was made up just now."""
+    secret = given or os.environ.get("COOKIE_SECRET")
+    if secret:
+        return secret, False
+    # Kept in the environment, which --debug's reload (a re-exec of this
+    # process) inherits: a code change does not sign everyone out.
+    os.environ["COOKIE_SECRET"] = secrets.token_urlsafe(32)
+    return os.environ["COOKIE_SECRET"], True
