@@ -1,61 +1,78 @@
-"""Floods a visitor can send cheaply, thrown at `python app.py`:
+"""Floods a visitor can send cheaply, thrown at `python app.py` (memory
+store), and what they buy the attacker: nothing, if memory stays flat, the
+demo account locked before the floods stays locked, and a real login still
+gets an answer at once.
 
-1. bodies: 8 clients at once, each declaring and pushing a 50 MB POST body,
-   again and again; the server's memory (RSS) is sampled all along.
-2. logins: 100 clients sending wrong passwords under made-up usernames as
+1. cheap requests under wrk: cookie-less GETs, logouts with no session,
+   failed logins each under a new username with an over-long password;
+   the server's RSS after each;
+2. bodies: 8 clients at once, each declaring and pushing a 50 MB POST body,
+   again and again; RSS sampled all along;
+3. logins: 100 clients sending wrong passwords under made-up usernames as
    fast as they are answered, while a real user logs in twice a second.
 
-.venv/bin/python bench/floods.py              # about a minute; prints Markdown
-.venv/bin/python bench/floods.py --quick      # a few seconds, to see that it works
+.venv/bin/python bench/floods.py            # about 4 minutes; prints Markdown
+.venv/bin/python bench/floods.py --quick    # under a minute, to see that it works
+
+Needs wrk (`apt-get install wrk`). Run by hand, not by the tests.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import http.client
 import re
 import secrets
+import shutil
 import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from load import ROOT, SECRET, Server, free_port, machine, request, wrk
+
+sys.path.insert(0, str(ROOT))
+import throttle
+
 BODY_BYTES = 50_000_000
+CONNECTIONS = 50
+OVER_LONG_PASSWORD = "x" * 2000  # counted as a failure, never hashed: the cheapest attempt
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def fresh_login_form(port: int) -> tuple[dict[str, str], str]:
+    """The cookies and _xsrf field of a fresh login page."""
+    cookies: dict[str, str] = {}
+    _, page = request(port, "GET", "/login", cookies)
+    return cookies, re.search(r'name="_xsrf" value="([^"]+)"', page).group(1)
 
 
-class Server:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-        args = [sys.executable, "app.py", f"--port={self.port}", "--cookie-secret=bench", "--logging=warning"]
-        self.process = subprocess.Popen(args, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
-        for _ in range(300):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise SystemExit("the server did not start")
+def demo_login(port: int, password: str) -> int:
+    cookies, xsrf = fresh_login_form(port)
+    status, _ = request(port, "POST", "/login", cookies, {"_xsrf": xsrf, "username": "demo", "password": password})
+    return status
 
-    def memory(self, field: str = "VmRSS") -> int:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) * 1024
 
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self.log.close()
+def flood(site: Server, name: str, count: int, path: str, *, expect: int, rate: float, **options) -> dict:
+    """`count` requests of one kind, as fast as wrk sends them; RSS after."""
+    sent = errors = 0
+    started = time.monotonic()
+    while sent < count:
+        left = count - sent
+        run = wrk(
+            f"http://127.0.0.1:{site.port}{path}",
+            round(left / rate) + 1,
+            stop_after=left,
+            expect=expect,
+            connections=CONNECTIONS,
+            **options,
+        )
+        sent, errors = sent + run["requests"], errors + run["errors"]
+        rate = max(run["rps"], 1.0)
+    return {"name": name, "requests": sent, "errors": errors, "seconds": time.monotonic() - started, "rss": site.rss()}
 
 
 def push_a_large_body(port: int) -> tuple[str, int]:
@@ -76,13 +93,13 @@ def push_a_large_body(port: int) -> tuple[str, int]:
 
 
 def flood_bodies(server: Server, clients: int, rounds: int) -> dict:
-    baseline, peak, statuses, sent = server.memory(), 0, [], []
+    baseline, peak, statuses, sent = server.rss(), 0, [], []
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, server.memory())
+            peak = max(peak, server.rss())
             time.sleep(0.02)
 
     def client() -> None:
@@ -103,7 +120,7 @@ def flood_bodies(server: Server, clients: int, rounds: int) -> dict:
     sampler.join()
     return {
         "baseline": baseline,
-        "peak": max(peak, server.memory("VmHWM")),
+        "peak": max(peak, server.rss("VmHWM")),
         "statuses": {status: statuses.count(status) for status in set(statuses)},
         "median_sent": statistics.median(sent),
         "seconds": time.monotonic() - started,
@@ -167,14 +184,72 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    mib = 2**20
-    server = Server()
+    scale = 10 if args.quick else 1
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: apt-get install wrk")
+    port = free_port()
+    site = Server([sys.executable, "app.py", f"--port={port}", f"--cookie-secret={SECRET}", "--logging=warning"], port)
     try:
-        bodies = flood_bodies(server, clients=8, rounds=1 if args.quick else 10)
-        logins = flood_logins(server, clients=100, seconds=5 if args.quick else 30)
+        for _ in range(throttle.FREE_ATTEMPTS):
+            demo_login(port, "wrong")
+        locked_before = demo_login(port, "demo-password")
+        cookies, xsrf = fresh_login_form(port)
+        warm = wrk(f"http://127.0.0.1:{port}/", 2, connections=CONNECTIONS)
+        rss_start = site.rss()
+        form = urllib.parse.urlencode({"_xsrf": xsrf})
+        failed_login = urllib.parse.urlencode({"_xsrf": xsrf, "password": OVER_LONG_PASSWORD})
+        runs = [
+            flood(site, "GET / with no cookie", 50_000 // scale, "/", expect=200, rate=warm["rps"]),
+            flood(
+                site,
+                "POST /logout with no session",
+                50_000 // scale,
+                "/logout",
+                expect=303,
+                rate=warm["rps"],
+                cookies=cookies,
+                form_body=form,
+            ),
+            flood(
+                site,
+                "failed logins, each a new username, 2 kB password",
+                150_000 // scale,
+                "/login",
+                expect=200,
+                rate=warm["rps"],
+                cookies=cookies,
+                form_body=failed_login,
+                env_extra={"MADE_UP_USERS": "1"},
+            ),
+        ]
+        # The lock itself lasts 30 s, shorter than the floods: what must
+        # survive them is the count. One more wrong password locks a counted
+        # account again at once; a washed-out one would let the right one in.
+        demo_login(port, "wrong")
+        locked_after = demo_login(port, "demo-password")
+        bodies = flood_bodies(site, clients=8, rounds=1 if args.quick else 10)
+        logins = flood_logins(site, clients=100, seconds=5 if args.quick else 30)
     finally:
-        server.stop()
+        site.stop()
+    mib = 2**20
+    print(f"\n{datetime.date.today()}: {machine()}. python app.py (memory store), wrk -t1 -c{CONNECTIONS}.\n")
+    print("| Flood | Requests | Errors | Requests/s | Server RSS after |")
+    print("|---|---:|---:|---:|---:|")
+    print(f"| (start, after warming up) | | | | {rss_start / mib:.1f} MiB |")
+    for run in runs:
+        print(
+            f"| {run['name']} | {run['requests']:,} | {run['errors']} | {run['requests'] / run['seconds']:,.0f} "
+            f"| {run['rss'] / mib:.1f} MiB |"
+        )
+    print("\nErrors: answers other than the one expected (200, 303, 200) plus socket errors.\n")
+    print(
+        f"The demo account, locked by {throttle.FREE_ATTEMPTS} wrong passwords before the floods: the right "
+        f"password answered {locked_before} before; after them, one more wrong password and then the right one "
+        f"answered {locked_after} (429: its count survived the floods; 303 would mean it was washed out).\n"
+    )
     attempts = sum(bodies["statuses"].values())
+    print("| Flood | What happened |")
+    print("|---|---|")
     print(f"| {attempts} POSTs of 50 MB, 8 at once | answers {bodies['statuses']} |")
     print(
         f"| server RSS | {bodies['baseline'] / mib:.0f} MiB before, {bodies['peak'] / mib:.0f} MiB at its peak; "

@@ -104,9 +104,10 @@ class Server:
             sys.stderr.write(self.log.read().decode(errors="replace")[-2000:])
             raise
 
-    def rss(self) -> int:
+    def rss(self, field: str = "VmRSS") -> int:
+        """Resident memory now (VmRSS), or at its peak so far (VmHWM)."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) * 1024
+        return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) * 1024
 
     def cpu_seconds(self) -> float:
         """User + system time of the process with its children (gunicorn's worker) and of its helpers."""
