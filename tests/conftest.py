@@ -3,6 +3,7 @@ and a cookie jar, so each test reads like a browser visit."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -96,6 +97,30 @@ def login_failures():
 @pytest.fixture
 def app(store, session_config, login_failures):
     return make_app(store, COOKIE_SECRET, session_config=session_config, login_failures=login_failures)
+
+
+class PausableStore:
+    """Any store, whose next update waits until the test lets it go (set
+    ``hold`` to an Event, then set it), so that a request can be caught
+    between loading its session and saving it."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.hold: asyncio.Event | None = None
+        self.update_waiting = asyncio.Event()
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    async def update(self, key, changes):
+        if self.hold is not None:
+            hold, self.hold = self.hold, None
+            self.update_waiting.set()
+            await hold.wait()
+        return await self.inner.update(key, changes)
 
 
 class Browser:

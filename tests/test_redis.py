@@ -18,7 +18,7 @@ import time
 import pytest
 import redis_server
 import tornado.web
-from conftest import COOKIE_SECRET, FakeClock
+from conftest import COOKIE_SECRET, FakeClock, PausableStore
 from redis.asyncio import Connection, Redis
 from security.conftest import session_id, signed_in_as
 from test_stores import NOW, key, record
@@ -322,24 +322,9 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
 # A slow request racing a logout.
 
 
-class PausableRedisStore(RedisStore):
-    """A RedisStore whose next update waits until the test lets it go."""
-
-    hold: asyncio.Event | None = None
-
-    async def update(self, key, changes):
-        if self.hold is not None:
-            hold, self.hold = self.hold, None
-            self.update_waiting.set()
-            await hold.wait()
-        return await super().update(key, changes)
-
-
 @pytest.fixture
 def pausable_store(redis_store):
-    store = PausableRedisStore(redis_store.client)
-    store.update_waiting = asyncio.Event()
-    return store
+    return PausableStore(redis_store)
 
 
 async def test_a_slow_request_finishing_after_logout_does_not_bring_the_session_back(browser, pausable_store):

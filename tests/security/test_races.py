@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import PausableStore
 
 from security.conftest import MALLORY_PASSWORD, body, session_id, signed_in_as
 from sessions import MemoryStore
@@ -15,32 +16,16 @@ from sessions.session import store_key
 pytestmark = pytest.mark.gen_test
 
 
-class HeldStore(MemoryStore):
-    """Holds the next update until the test lets it go."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hold: asyncio.Event | None = None
-        self.waiting = asyncio.Event()
-
-    async def update(self, key, changes):
-        if self.hold is not None:
-            hold, self.hold = self.hold, None
-            self.waiting.set()
-            await hold.wait()
-        return await super().update(key, changes)
-
-
 @pytest.fixture
 def store():
-    return HeldStore()
+    return PausableStore(MemoryStore())
 
 
 async def test_a_slow_response_about_an_old_session_never_removes_a_newer_login(browser, store):
     await browser.login()
     store.hold = release = asyncio.Event()
     old_tab = asyncio.ensure_future(browser.get("/dashboard"))  # its visit count waits in the store
-    await store.waiting.wait()
+    await store.update_waiting.wait()
     again = await browser.post("/login", {"username": "demo", "password": "demo-password"}, xsrf_from="/")
     assert again.code == 303, "another tab logs in again: a new session, the old one deleted"
     newer = browser.cookies["session"]

@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from conftest import PausableStore
 
 from security.conftest import MALLORY_PASSWORD, session_id, signed_in_as
 from sessions import MemoryStore, SessionConfig
@@ -15,26 +16,9 @@ from sessions.session import store_key
 pytestmark = pytest.mark.gen_test
 
 
-class PausableStore(MemoryStore):
-    """A MemoryStore whose next update waits until the test lets it go, so a
-    request can be caught between loading its session and saving it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.hold: asyncio.Event | None = None
-        self.update_waiting = asyncio.Event()
-
-    async def update(self, key, changes):
-        if self.hold is not None:
-            hold, self.hold = self.hold, None
-            self.update_waiting.set()
-            await hold.wait()
-        return await super().update(key, changes)
-
-
 @pytest.fixture
 def store():
-    return PausableStore()
+    return PausableStore(MemoryStore())
 
 
 @pytest.fixture
