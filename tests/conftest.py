@@ -228,6 +228,17 @@ def describe_server(url: str) -> str:
         return f"({describe_hosts(client)}: {server}, version {info.get('version')})"
 
 
+# What `pytest -m "not slow"` leaves out for a quick run: a real browser,
+# real `python app.py` processes, and building the wheel.
+SLOW = ("browser/", "test_processes.py", "test_redis_processes.py", "test_command_line.py", "test_package.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if any(part in item.nodeid for part in SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_sessionfinish(session, exitstatus):
     redis_server.stop_shared()
     # In CI a skipped test means something that should have run did not.

@@ -24,6 +24,13 @@ async def test_the_signed_in_fixture_gives_a_cookie_the_site_accepts(browser, si
     assert len(store) == 1
 
 
+# The README shows this test as it is (tests/test_docs.py checks).
+async def test_the_dashboard_greets_alice(http_client, base_url, signed_in):
+    cookie = await signed_in("alice", visits=3)
+    response = await http_client.fetch(base_url + "/dashboard", headers={"Cookie": cookie})
+    assert "Hello, alice" in response.body.decode()
+
+
 async def test_without_a_session_the_same_page_asks_to_log_in(browser):
     assert (await browser.get("/dashboard")).code == 302
 
