@@ -50,6 +50,7 @@ CONNECTIONS = 100
 # to one account beyond that are refused with 429, by design.
 LOGIN_CONNECTIONS = 4
 DASHBOARD = "(a) dashboard, logged in"
+HELLO = "(f) bare Tornado writing a constant string"
 REDIS_DASHBOARD = "(a) on Redis: the same, sessions in redis-server"
 PEER = "express + express-session, plain-text dashboard"
 PARALLEL = "(e) dashboard while logins run"
@@ -369,6 +370,7 @@ def start_servers() -> dict[str, Server]:
         port,
         env={"PYTHONPATH": str(ROOT)},
     )
+    servers["hello"] = Server([python, "bench/hello.py", f"--port={(port := free_port())}", "--logging=warning"], port)
     if shutil.which("node") and (BENCH / "express/node_modules").is_dir():
         servers["express"] = Server(
             ["node", "bench/express/server.js", str(port := free_port()), SECRET], port, env={"NODE_ENV": "production"}
@@ -488,6 +490,7 @@ def measure_servers(args: argparse.Namespace) -> dict:
                 f"http://127.0.0.1:{bare.port}/bench/dashboard-without-session", s, server=bare, cookies=cookies
             ),
             "(c) home page, anonymous": lambda s: wrk(site_url + "/", s, server=site),
+            HELLO: lambda s: wrk(f"http://127.0.0.1:{servers['hello'].port}/", s, server=servers["hello"]),
             f"(d) logins (scrypt), -c{LOGIN_CONNECTIONS}": logins,
         }
         if express:
@@ -607,6 +610,12 @@ def report(args: argparse.Namespace, results: dict, elapsed: float) -> None:
             f"- The dashboard with sessions in Redis: {versus:.0%} of its requests/s with sessions in memory "
             f"(rounds: {each}); its CPU column leaves out redis-server's own."
         )
+    floor, each = ratios(a, results[HELLO], "rps")
+    by_cpu, _ = ratios(results[HELLO], a, "cpu_us")
+    print(
+        f"- Dashboard at >= 0.75x bare Tornado writing a constant string: {verdict(floor >= 0.75)}, "
+        f"{floor:.2f}x of its requests/s (rounds: {each}); by server CPU per request {by_cpu:.2f}x."
+    )
     if PEER in results:
         versus, each = ratios(a, results[PEER], "rps")
         print(
