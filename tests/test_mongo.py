@@ -25,7 +25,7 @@ from test_stores import record
 
 from login_failures import MongoLoginFailures
 from sessions import Changes, MongoStore, SessionConfig
-from storage import close_store, open_client, open_store
+from storage import close_store, open_client, open_login_failures, open_store
 
 pytestmark = pytest.mark.gen_test
 
@@ -165,6 +165,7 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
     assert await round_trips(browser.get("/")) == (["find"], [])
     # The dashboard counts visits: one read, one atomic $inc that returns the count.
     assert await round_trips(browser.get("/dashboard")) == (["find", "findAndModify"], [])
+    assert await round_trips(browser.get("/sessions")) == (["find", "find"], [])
     # Logout: read; look for a twin from the same login form (a double
     # click); a new record for the "logged out" message; delete the old.
     logout_form = {"_xsrf": await browser.xsrf("/")}
@@ -367,6 +368,8 @@ def test_a_mongodb_url_opens_a_motor_store_with_short_timeouts(url, collection):
     store = open_store(url, timeout=1.5)
     client = store.collection.database.client
     assert isinstance(client, AsyncIOMotorClient) and store.collection.full_name == collection
+    assert open_login_failures(store).collection.full_name == f"{collection}_login_failures"
+    assert store.timeout == 2.5, "the store's own bound: one second past the driver's"
     pool = client.options.pool_options
     assert (client.options.server_selection_timeout, pool.connect_timeout, pool.socket_timeout) == (1.5, 1.5, 1.5)
     assert client.codec_options.tz_aware

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 import redis_server
-from test_processes import Site
+from test_processes import Site, signed_session_cookie
 
 import throttle
 
@@ -86,3 +86,21 @@ def test_the_login_throttle_counts_failures_across_processes(two_sites):
     for n in range(throttle.FREE_ATTEMPTS):
         assert Visitor().login(two_sites[n % 2], password="wrong") == 200
     assert [Visitor().login(site) for site in two_sites] == [429, 429]
+
+
+def test_the_site_starts_while_redis_is_down_and_serves_sessions_once_it_is_up():
+    with redis_server.running() as server:
+        server.stop()
+        site = Site(f"--session-store={server.url}", "--store-timeout=0.5")
+        try:
+            site.wait_for_log("Serving on")
+            assert site.get("/")[0] == 200, "a page without a session needs no store"
+            status, headers, _ = site.get("/dashboard", cookie="session=" + signed_session_cookie())
+            assert (status, headers["Retry-After"]) == (503, "5")
+            server.start()
+            visitor = Visitor()
+            assert visitor.login(site) == 303, "served once Redis is up, with no restart of the site"
+            assert visitor.open(site.url + "/dashboard")[0] == 200
+        finally:
+            assert site.stop() == 0
+    assert not any("Traceback" in line for line in site.log)

@@ -47,6 +47,22 @@ async def test_an_account_part_way_to_its_lock_keeps_its_count_through_a_flood_o
     assert (await browser.login()).code == 429, "the fifth failure still locked it"
 
 
+@pytest.mark.parametrize("login_failures", [MemoryLoginFailures(keep_from=throttle.FREE_ATTEMPTS, max_accounts=3)])
+async def test_a_table_full_of_locked_accounts_answers_a_new_username_with_429_and_keeps_every_lock(new_browser):
+    attacker = new_browser()
+    for name in ("a", "b", "c"):
+        for _ in range(throttle.FREE_ATTEMPTS):
+            assert (await attacker.login(username=name, password=OVER_LONG_PASSWORD)).code == 200
+    visitor = new_browser()
+    refused = await visitor.login()
+    assert (refused.code, refused.headers["Retry-After"]) == (429, "30")
+    assert "Too many failed logins on this site right now." in refused.body.decode()
+    assert "session" not in visitor.cookies
+    for name in ("a", "b", "c"):
+        locked = await new_browser().login(username=name, password="anything")
+        assert locked.code == 429 and "Too many failed attempts for this username." in locked.body.decode()
+
+
 # Every path a visitor without a session can reach, with the method it takes.
 VISITOR_REQUESTS = [
     ("GET", "/", None),

@@ -135,6 +135,19 @@ async def test_3_concurrent_requests_changing_different_keys_keep_both_changes(b
     assert body(await browser.get("/lab/session"))["data"] == {"start": 0, "b": 2, "c": 3}
 
 
+async def test_3_the_same_key_set_by_two_requests_keeps_the_value_saved_last(browser, app):
+    await set_json(browser, '{"theme": "light", "other": 1}')
+    gate = app.settings["lab_gate"]
+    # The slow request has loaded the session; the quick one sets the same key and saves first.
+    slow = asyncio.ensure_future(set_json(browser, '{"theme": "blue"}', "/lab/set?wait=1"))
+    await gate.arrived.wait()
+    assert (await set_json(browser, '{"theme": "dark"}')).code == 200
+    gate.opened.set()
+    assert (await slow).code == 200
+    data = body(await browser.get("/lab/session"))["data"]
+    assert data == {"theme": "blue", "other": 1}, "plain assignment: the last save wins, whole, and nothing else moves"
+
+
 # 4. Strict IDs, and only digests in the store.
 
 
