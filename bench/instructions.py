@@ -1,0 +1,91 @@
+"""CPU instructions per request, counted by valgrind's callgrind: the same
+count on every run, however busy the machine, where requests per second on
+a shared machine swing by tens of percent. For comparing two versions of
+the code, not for absolute speed.
+
+.venv/bin/python bench/instructions.py                 # the three pages, 300 requests each
+.venv/bin/python bench/instructions.py dashboard 500   # one page
+
+Each page is served by its own server under callgrind, twice: once for the
+warm-up alone and once for the warm-up plus N requests, one after another on
+one connection. The difference, divided by N, is the cost of one request.
+PYTHONHASHSEED is fixed so both runs hash alike. Needs valgrind.
+"""
+
+from __future__ import annotations
+
+import glob
+import http.client
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from load import ROOT, SECRET, free_port, log_in, wait_for_port
+
+WARM_UP = 50
+KEY = f"--cookie-secret={SECRET}"
+PAGES = {
+    "dashboard": (["app.py", KEY], "/dashboard"),
+    "page without a session": (["bench/page_without_session.py", KEY], "/bench/dashboard-without-session"),
+    "bare Tornado": (["bench/hello.py"], "/"),
+}
+
+
+def count(script: list[str], path: str, requests: int, cookies: dict[str, str], log_in_first: bool) -> int:
+    """Instructions the server ran from its start to its stop, with `requests` requests after the warm-up."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, *script, f"--port={port}", "--logging=warning"]
+        server = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.%p", *command],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, server, timeout=300)
+        if log_in_first:
+            cookies = log_in(port)[0]
+        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for _ in range(WARM_UP + requests):
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, f"{path}: {response.status}"
+        server.terminate()
+        server.wait()
+        report = Path(glob.glob(f"{out}/callgrind.*")[0]).read_text()
+    return int(re.search(r"^summary: (\d+)", report, re.M).group(1))
+
+
+def main() -> None:
+    pages = [sys.argv[1]] if len(sys.argv) > 1 else list(PAGES)
+    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+    # The page without a session shows the dashboard to a browser that has
+    # a signed-in cookie (and the _xsrf one), as in bench/load.py.
+    site_port = free_port()
+    site = subprocess.Popen(
+        [sys.executable, "app.py", f"--port={site_port}", f"--cookie-secret={SECRET}", "--logging=warning"], cwd=ROOT
+    )
+    try:
+        wait_for_port(site_port, site)
+        cookies = log_in(site_port)[0]
+    finally:
+        site.terminate()
+    started = time.monotonic()
+    print("| Page | Instructions per request |\n|---|---:|")
+    for page in pages:
+        script, path = PAGES[page]
+        logs_in = page == "dashboard"
+        each = (count(script, path, requests, cookies, logs_in) - count(script, path, 0, cookies, logs_in)) / requests
+        print(f"| {page} | {each / 1000:,.0f}k |")
+    print(f"\n{requests} requests each, after {WARM_UP} to warm up; {time.monotonic() - started:.0f} s in all.")
+
+
+if __name__ == "__main__":
+    main()
