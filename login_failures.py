@@ -14,7 +14,8 @@ from typing import Any, Protocol
 from pymongo import ReturnDocument
 
 from sessions import StoreUnavailable
-from sessions.stores.mongo import exact, from_date, to_date
+from sessions.stores.base import exact
+from sessions.stores.mongo import from_date, to_date
 
 FORGET_AFTER = 24 * 3600
 

@@ -1,5 +1,9 @@
 """Server-side sessions for Tornado. Read in this order: config, values,
-session, stores/base, stores/memory, stores/mongo, mixin."""
+tracking, session, atomic, stores/base, stores/memory, stores/mongo,
+stores/redis, mixin, clients, testing.
+
+The names are listed here and in stores/__init__.py alike, so that type
+checkers see them; MongoStore and RedisStore load their drivers lazily."""
 
 from typing import Any
 

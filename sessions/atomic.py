@@ -61,7 +61,7 @@ class AtomicOperations:
         if values is None:
             # Ended meanwhile (a logout elsewhere): this request finishes as
             # if it had come just before, and writes nothing more.
-            self._ended_elsewhere = self.expired = True
+            self.expired = True
             return value_here
         self._stored(key, values[key])
         self.record.last_seen, self.record.expires = changes.fields["last_seen"], changes.fields["expires"]

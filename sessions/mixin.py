@@ -171,9 +171,14 @@ class SessionMixin(tornado.web.RequestHandler):
 
     async def _save_session_then_finish(self, chunk: Any) -> None:
         session = self.session
-        client = describe_client(self.request.headers.get("User-Agent", ""), self.request.remote_ip)
+        # Only a session being created stores where it is used.
+        client = (
+            describe_client(self.request.headers.get("User-Agent", ""), self.request.remote_ip)
+            if session.is_new
+            else ""
+        )
         try:
-            outcome = await session.save(client if session.is_new else "")
+            outcome = await session.save(client)
         except Exception as e:
             if isinstance(e, StoreUnavailable):
                 log.warning("session store unavailable while saving a session: %s", e)

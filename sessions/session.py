@@ -70,7 +70,6 @@ class Session(AtomicOperations, TrackedDict):
         self._user = record.user if record else None
         self._remember = record.remember if record else False
         self._touched = False
-        self._ended_elsewhere = False
 
     @property
     def id(self) -> str | None:
@@ -81,6 +80,11 @@ class Session(AtomicOperations, TrackedDict):
     @property
     def _key(self) -> str:
         return store_key(self._id)
+
+    @property
+    def _ended_elsewhere(self) -> bool:
+        """The record was deleted during this request (a logout elsewhere)."""
+        return self.expired and self.record is not None
 
     @property
     def is_new(self) -> bool:

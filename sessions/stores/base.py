@@ -22,6 +22,14 @@ from typing import Any, Protocol
 RECORD_FIELDS = ("user", "remember", "last_seen", "expires")
 
 
+def exact(value: str) -> str:
+    """Only a plain string reaches a query or names a key: never an object
+    such as {"$ne": null}, a number or a list made into one."""
+    if type(value) is not str:
+        raise TypeError(f"expected a str, got {type(value).__name__}")
+    return value
+
+
 class StoreError(Exception):
     """The store could not do what was asked. The site answers 503."""
 

@@ -31,7 +31,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable
+from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable, exact
 
 log = logging.getLogger("sessions")
 T = TypeVar("T")
@@ -162,13 +162,6 @@ def _ignore_outcome(task: asyncio.Future) -> None:
     # Given up on: its result or error no longer matters, and is not logged.
     if not task.cancelled():
         task.exception()
-
-
-def exact(value: str) -> str:
-    """Only a plain string reaches a query: never an object such as {"$ne": null}."""
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    return value
 
 
 def to_date(seconds: float) -> datetime:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from redis import exceptions as errors
 
 from . import redis_scripts as scripts
-from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable
+from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable, exact
 
 log = logging.getLogger("sessions")
 T = TypeVar("T")
@@ -133,13 +133,6 @@ class RedisStore:
     async def delete_by_user(self, user: str, keep: str | None = None) -> int:
         keep = "" if keep is None else exact(keep)
         return await self.call(self._delete_by_user(keys=[self._index(user)], args=[self.prefix, keep]))
-
-
-def exact(value: str) -> str:
-    """Only a plain string names a key: never a number or a list made into one."""
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    return value
 
 
 def _ms(seconds: float) -> int:
