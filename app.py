@@ -14,16 +14,17 @@ import tornado.process
 import tornado.web
 from tornado.options import define, options
 
-import server
+from auth.clients import describe_client
+from auth.login_failures import LoginFailures
 from handlers.active_sessions import ActiveSessionsHandler, RevokeOtherSessionsHandler, RevokeSessionHandler
 from handlers.auth import LoginHandler, LogoutHandler
 from handlers.base import BodyTooLargeHandler, StaticHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
-from keys import current_key, signing_keys
-from login_failures import LoginFailures
+from serving import server
+from serving.keys import current_key, signing_keys
+from serving.storage import kept_up, open_login_failures, open_store
 from sessions import SessionConfig, SessionStore
-from storage import kept_up, open_login_failures, open_store
 
 define("port", default=8888, help="port to listen on")
 define("address", default="127.0.0.1", help="address to listen on")
@@ -89,7 +90,7 @@ def make_app(
         # The Tornado form of express's app.use(session({ secret, store, cookie, resave, saveUninitialized })):
         # the key is cookie_secret above; every other setting is in SessionConfig (sessions/config.py).
         session_store=session_store,
-        session_config=session_config or SessionConfig(),
+        session_config=session_config or SessionConfig(describe_client=describe_client),
         login_failures=open_login_failures(session_store) if login_failures is None else login_failures,
         **settings,
     )

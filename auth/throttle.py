@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-import login_failures
-from login_failures import LoginFailures
+from auth import login_failures
+from auth.login_failures import LoginFailures
 
 FREE_ATTEMPTS = 5
 FIRST_WAIT = timedelta(seconds=30)

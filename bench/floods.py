@@ -36,7 +36,7 @@ import urllib.parse
 from load import ROOT, SECRET, Server, free_port, machine, request, wrk
 
 sys.path.insert(0, str(ROOT))
-import throttle
+from auth import throttle
 
 BODY_BYTES = 50_000_000
 CONNECTIONS = 50

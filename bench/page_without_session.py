@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import tornado.options
 from tornado.options import options
 
-import accounts
 from app import make_app
+from auth import accounts
 from handlers.base import BaseHandler
 from sessions import MemoryStore
 

@@ -7,12 +7,12 @@ import urllib.parse
 
 import tornado.web
 
-import accounts
+from auth import accounts
+from auth.login_failures import TooManyAccounts
+from auth.throttle import FIRST_WAIT, LoginThrottle
 from handlers.base import BaseHandler, format_time
-from login_failures import TooManyAccounts
 from sessions import SessionStore
 from sessions.session import store_key
-from throttle import FIRST_WAIT, LoginThrottle
 
 LOGIN_FAILED = "Wrong username or password."
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import tornado.web
 from tornado import httputil
 
-import accounts
+from auth import accounts
 from sessions import SessionMixin, StoreError, StoreUnavailable
 
 CONTENT_SECURITY_POLICY = (

@@ -1,6 +1,6 @@
 import tornado.web
 
-import accounts
+from auth import accounts
 from handlers.base import BaseHandler
 
 

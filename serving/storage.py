@@ -15,9 +15,9 @@ import pymongo
 import pymongo.errors
 from motor.motor_asyncio import AsyncIOMotorClient
 
-from login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
+from auth.login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
+from auth.throttle import FREE_ATTEMPTS
 from sessions import MemoryStore, MongoStore, SessionStore, StoreUnavailable
-from throttle import FREE_ATTEMPTS
 
 try:  # the [redis] extra
     from redis.asyncio import Redis

@@ -1,6 +1,6 @@
 """Server-side sessions for Tornado. Read in this order: config, values,
 tracking, session, atomic, stores/base, stores/memory, stores/mongo,
-stores/redis, mixin, clients, testing.
+stores/redis, mixin, testing.
 
 The names are listed here and in stores/__init__.py alike, so that type
 checkers see them; MongoStore and RedisStore load their drivers lazily."""

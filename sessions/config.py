@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 
+from tornado.httputil import HTTPServerRequest
+
 
 def new_session_id() -> str:
     """256 random bits, URL-safe: 43 characters of [A-Za-z0-9_-]."""
@@ -45,6 +47,10 @@ class SessionConfig:
     # new_session_id; others are refused when they come back). And a clock.
     id_factory: Callable[[], str] = new_session_id
     clock: Callable[[], float] = time.time
+    # What a new session records about where it is used, for an "active
+    # sessions" page. None stores nothing: what to keep about a client (an
+    # address is personal data) is the site's decision, not the library's.
+    describe_client: Callable[[HTTPServerRequest], str] | None = None
 
     # Expiry is computed from the timeouts configured now, not frozen into
     # the session when it was created.

@@ -29,7 +29,6 @@ from typing import Any
 import tornado.iostream
 import tornado.web
 
-from .clients import describe_client
 from .config import SessionConfig
 from .session import Session
 from .stores.base import SessionStore, StoreError, StoreUnavailable
@@ -172,11 +171,8 @@ class SessionMixin(tornado.web.RequestHandler):
     async def _save_session_then_finish(self, chunk: Any) -> None:
         session = self.session
         # Only a session being created stores where it is used.
-        client = (
-            describe_client(self.request.headers.get("User-Agent", ""), self.request.remote_ip)
-            if session.is_new
-            else ""
-        )
+        describe = self.session_config.describe_client
+        client = describe(self.request) if describe is not None and session.is_new else ""
         try:
             outcome = await session.save(client)
         except Exception as e:

@@ -19,6 +19,7 @@ from tornado.httpclient import HTTPResponse
 from tornado.httputil import HTTPHeaders
 
 from app import make_app
+from auth.clients import describe_client
 from sessions import MemoryStore, SessionConfig
 
 # The package's own test helpers: the signed_in fixture.
@@ -85,7 +86,7 @@ def real_mongodb_url(request) -> str:
 
 @pytest.fixture
 def session_config(clock: FakeClock) -> SessionConfig:
-    return SessionConfig(clock=clock)
+    return SessionConfig(clock=clock, describe_client=describe_client)
 
 
 @pytest.fixture
@@ -216,7 +217,7 @@ def pytest_report_header(config):
 def describe_server(url: str) -> str:
     import pymongo
 
-    from storage import describe_hosts
+    from serving.storage import describe_hosts
 
     with pymongo.MongoClient(url, serverSelectionTimeoutMS=3000) as client:
         try:

@@ -13,9 +13,15 @@ import redis_server
 from conftest import MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 
-from login_failures import FORGET_AFTER, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures, TooManyAccounts
+from auth.login_failures import (
+    FORGET_AFTER,
+    MemoryLoginFailures,
+    MongoLoginFailures,
+    RedisLoginFailures,
+    TooManyAccounts,
+)
+from serving.storage import close_store, open_client
 from sessions import MongoStore
-from storage import close_store, open_client
 
 pytestmark = pytest.mark.gen_test
 

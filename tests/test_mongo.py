@@ -23,9 +23,9 @@ from pymongo import AsyncMongoClient, ReadPreference, WriteConcern, monitoring
 from pymongo.errors import AutoReconnect
 from test_stores import record
 
-from login_failures import MongoLoginFailures
+from auth.login_failures import MongoLoginFailures
+from serving.storage import close_store, open_client, open_login_failures, open_store
 from sessions import Changes, MongoStore, SessionConfig
-from storage import close_store, open_client, open_login_failures, open_store
 
 pytestmark = pytest.mark.gen_test
 

@@ -11,7 +11,7 @@ import time
 import pytest
 from test_mongo import visits
 
-from storage import close_store, create_indexes, open_login_failures, open_store
+from serving.storage import close_store, create_indexes, open_login_failures, open_store
 
 pytestmark = pytest.mark.gen_test(timeout=60)
 

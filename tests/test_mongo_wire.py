@@ -18,7 +18,7 @@ from conftest import TEST_NOW, FakeClock
 from pymongo import ReturnDocument
 from pymongo.errors import OperationFailure
 
-from storage import open_client
+from serving.storage import open_client
 
 pytestmark = pytest.mark.gen_test
 

@@ -33,7 +33,7 @@ from conftest import COOKIE_SECRET, Browser
 from pymongo import MongoClient
 
 from app import make_app
-from keys import signing_keys
+from serving.keys import signing_keys
 from sessions import MongoStore
 
 ROOT = Path(__file__).parent.parent

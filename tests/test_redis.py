@@ -23,10 +23,10 @@ from redis.asyncio import Connection, Redis
 from security.conftest import session_id, signed_in_as
 from test_stores import NOW, key, record
 
-from login_failures import RedisLoginFailures
+from auth.login_failures import RedisLoginFailures
+from serving.storage import open_store
 from sessions import Changes, RedisStore, StoreMisconfigured
 from sessions.session import store_key
-from storage import open_store
 
 pytestmark = pytest.mark.gen_test
 

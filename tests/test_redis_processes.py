@@ -15,7 +15,7 @@ import pytest
 import redis_server
 from test_processes import Site, signed_session_cookie
 
-import throttle
+from auth import throttle
 
 
 class Visitor:

@@ -14,9 +14,9 @@ import redis_server
 from conftest import MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 
+from serving.storage import close_store, open_client
 from sessions import Changes, MemoryStore, MongoStore, SessionRecord
 from sessions.session import store_key
-from storage import close_store, open_client
 
 pytestmark = pytest.mark.gen_test
 

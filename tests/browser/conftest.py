@@ -21,6 +21,7 @@ import tornado.netutil
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from app import make_app
+from auth.clients import describe_client
 from sessions import MemoryStore, SessionConfig
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -100,7 +101,12 @@ def start_site(serve) -> Callable[..., str]:
     session settings and returns its base URL."""
 
     def start(xheaders: bool = False, **config: Any) -> str:
-        return serve(lambda: make_app(MemoryStore(), COOKIE_SECRET, session_config=SessionConfig(**config)), xheaders)
+        return serve(
+            lambda: make_app(
+                MemoryStore(), COOKIE_SECRET, session_config=SessionConfig(describe_client=describe_client, **config)
+            ),
+            xheaders,
+        )
 
     return start
 

@@ -14,7 +14,7 @@ import tornado.httpserver
 import tornado.web
 from conftest import COOKIE_SECRET
 
-import accounts
+from auth import accounts
 
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 MALLORY_PASSWORD = "mallory-password"

@@ -9,8 +9,8 @@ import secrets
 import pytest
 from semantics.lab import make_lab_app
 
-import throttle
-from login_failures import MemoryLoginFailures
+from auth import throttle
+from auth.login_failures import MemoryLoginFailures
 from security.conftest import sign, signed_in_as
 from sessions import MemoryStore
 

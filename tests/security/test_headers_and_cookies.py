@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-import throttle
+from auth import throttle
 from security.conftest import body, raw_request
 
 pytestmark = pytest.mark.gen_test

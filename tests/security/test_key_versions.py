@@ -13,7 +13,7 @@ from conftest import COOKIE_SECRET, Browser
 from test_processes import started  # noqa: F401  (the fixture)
 
 from app import make_app
-from keys import signing_keys
+from serving.keys import signing_keys
 
 OLDEST = "the-first-key-this-site-ever-had"
 OLDER = "the-key-before-the-current-one"

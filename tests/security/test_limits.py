@@ -11,7 +11,7 @@ import pytest
 import tornado.httpclient
 from conftest import Browser
 
-import accounts
+from auth import accounts
 from security.conftest import body, raw_request
 
 pytestmark = pytest.mark.gen_test

@@ -12,8 +12,7 @@ import urllib.parse
 
 import pytest
 
-import accounts
-import throttle
+from auth import accounts, throttle
 from security.conftest import body
 
 pytestmark = pytest.mark.gen_test

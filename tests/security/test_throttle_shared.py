@@ -8,8 +8,8 @@ import tornado.httpserver
 import tornado.testing
 from conftest import COOKIE_SECRET, Browser
 
-import throttle
 from app import make_app
+from auth import throttle
 from sessions import MongoStore
 
 pytestmark = pytest.mark.gen_test
