@@ -8,8 +8,7 @@ import hypothesis
 import hypothesis.strategies as st
 import pytest
 
-from sessions import MemoryStore, Session, SessionConfig
-from sessions.session import store_key
+from sessions import MemoryStore, Session, SessionConfig, store_key
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from conftest import MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 
 from serving.storage import close_store, open_client
-from sessions import Changes, MemoryStore, MongoStore, SessionRecord
-from sessions.session import store_key
+from sessions import Changes, MemoryStore, MongoStore, SessionRecord, store_key
 
 pytestmark = pytest.mark.gen_test
 

@@ -10,7 +10,7 @@ import pytest
 
 from handlers.base import format_time
 from semantics.lab import BAD_ITEMS, body, session_id, set_cookies
-from sessions.session import store_key
+from sessions import store_key
 
 pytestmark = pytest.mark.gen_test
 

@@ -8,8 +8,7 @@ import pytest
 import tornado.web
 
 from semantics.lab import body, make_lab_app, session_id, set_cookies
-from sessions import SessionConfig
-from sessions.session import store_key
+from sessions import SessionConfig, store_key
 
 pytestmark = pytest.mark.gen_test
 
