@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import stores
 from .config import SessionConfig
-from .cookies import CookieSecretError
+from .cookies import CookieSecretError, SignedCookies
 from .mixin import SessionMixin
 from .records import store_key
 from .session import Session
@@ -41,6 +41,7 @@ __all__ = [
     "SessionMixin",
     "SessionRecord",
     "SessionStore",
+    "SignedCookies",
     "StoreError",
     "StoreFull",
     "StoreMisconfigured",

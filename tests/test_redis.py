@@ -25,8 +25,7 @@ from test_stores import NOW, key, record
 
 from auth.login_failures import RedisLoginFailures
 from serving.storage import open_store
-from sessions import Changes, RedisStore, StoreMisconfigured
-from sessions.session import store_key
+from sessions import Changes, RedisStore, StoreMisconfigured, store_key
 
 pytestmark = pytest.mark.gen_test
 

@@ -10,8 +10,7 @@ import secrets
 import pytest
 from conftest import FakeClock
 
-from sessions import CookieSecretError
-from sessions.cookies import SignedCookies
+from sessions import CookieSecretError, SignedCookies
 
 SECRET = "a-secret-of-thirty-two-bytes-or-more"
 MAX_AGE_DAYS = 14

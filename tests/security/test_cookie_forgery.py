@@ -10,8 +10,7 @@ import time
 import pytest
 
 from security.conftest import SESSION_ID, days_ago, raw_request, session_id, sign, signed_in_as
-from sessions import MemoryStore
-from sessions.session import store_key
+from sessions import MemoryStore, store_key
 
 pytestmark = pytest.mark.gen_test
 
