@@ -14,6 +14,10 @@
             session saved.
 6. Set-Cookie: a new session's cookie is set, a destroyed one's cleared.
 7. Send:    Tornado's own ``finish()`` sends the response.
+
+Whatever fails from step 5 on ends the request with the error page (503 for
+the store, else 500): redirect() and render() drop finish()'s future, so
+nobody else would.
 """
 
 from __future__ import annotations
@@ -151,8 +155,6 @@ class SessionMixin(tornado.web.RequestHandler):
                 if session is not None and self._session_cookie_stale and session.id and not session.expired:
                     self._set_session_cookie()
                 return super().finish(chunk)
-            # redirect() and render() drop this future: whatever goes wrong
-            # in it must end the request itself.
             self._session_saving = asyncio.ensure_future(self._save_session_then_finish(chunk))
         return self._session_saving
 

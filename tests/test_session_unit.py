@@ -221,3 +221,18 @@ async def test_a_login_past_the_limit_ends_that_users_oldest_sessions(memory, cl
     await visitor.save()
     assert set(await memory.find_by_user("demo", clock())) == set(logins[2:]), "the two oldest ended"
     assert len(memory) == 4, "and nobody else's"
+
+
+@pytest.mark.gen_test
+async def test_other_sessions_are_this_users_live_ones_without_this_one(memory, clock):
+    config = SessionConfig(clock=clock)
+    sessions = []
+    for user in "demo", "demo", "alice":
+        session = Session(memory, config)
+        session.user = user
+        await session.save()
+        sessions.append(session)
+    mine, other, alices = sessions
+    assert list(await mine.other_sessions()) == [store_key(other.id)]
+    assert list(await alices.other_sessions()) == []
+    assert await Session(memory, config).other_sessions() == {}, "not signed in: none"
