@@ -19,9 +19,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from sessions import Changes, MemoryStore, SessionRecord
-from sessions.config import new_session_id
-from sessions.session import store_key
+from sessions import Changes, MemoryStore, SessionConfig, SessionRecord, store_key
 
 SESSIONS = 100_000
 # (records in the store, how many of them have expired)
@@ -39,7 +37,7 @@ def rss_bytes() -> int:
 async def add_logged_in_session(store: MemoryStore, number: int, expires: float) -> None:
     """What a session looks like after a login and a few pages: the store's
     real create() then update(), as the mixin calls them."""
-    key = store_key(new_session_id())
+    key = store_key(SessionConfig().id_factory())
     record = SessionRecord(
         data={}, user=f"user{number % 5000}", created=T0, last_seen=T0, expires=expires, client="Firefox on Linux"
     )

@@ -12,8 +12,6 @@ import hashlib
 import tornado.web
 
 from handlers.base import BaseHandler
-from sessions import SessionRecord
-from sessions.session import store_key
 
 
 def handle(key: str) -> str:
@@ -29,27 +27,19 @@ def ago(seconds: float) -> str:
     return "less than a minute ago"
 
 
-class ActiveSessionsBase(BaseHandler):
-    async def other_sessions(self) -> dict[str, SessionRecord]:
-        """The user's live sessions except this one, by store key."""
-        mine = await self.session_store.find_by_user(self.current_user, self.session_config.clock())
-        mine.pop(store_key(self.session.id), None)
-        return mine
-
-
-class ActiveSessionsHandler(ActiveSessionsBase):
+class ActiveSessionsHandler(BaseHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
-        others = sorted((await self.other_sessions()).items(), key=lambda item: -item[1].last_seen)
+        others = sorted((await self.session.other_sessions()).items(), key=lambda item: -item[1].last_seen)
         now = self.session_config.clock()
         others = [(handle(key), record, ago(now - record.last_seen)) for key, record in others]
         self.render("sessions.html", current=self.session, others=others)
 
 
-class RevokeSessionHandler(ActiveSessionsBase):
+class RevokeSessionHandler(BaseHandler):
     @tornado.web.authenticated
     async def post(self, session_handle: str) -> None:
-        keys = [key for key in await self.other_sessions() if handle(key) == session_handle]
+        keys = [key for key in await self.session.other_sessions() if handle(key) == session_handle]
         if not keys:
             raise tornado.web.HTTPError(404, reason="No such session")
         await self.session_store.delete(keys[0])

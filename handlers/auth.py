@@ -11,8 +11,7 @@ from auth import accounts
 from auth.login_failures import TooManyAccounts
 from auth.throttle import FIRST_WAIT, LoginThrottle
 from handlers.base import BaseHandler, format_time
-from sessions import SessionStore
-from sessions.session import store_key
+from sessions import SessionStore, store_key
 
 LOGIN_FAILED = "Wrong username or password."
 

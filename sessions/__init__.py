@@ -1,15 +1,17 @@
 """Server-side sessions for Tornado. Read in this order: config, values,
-tracking, session, atomic, stores/base, stores/memory, stores/mongo,
-stores/redis, mixin, testing.
+tracking, records, session, stores/base, stores/memory, stores/mongo,
+stores/redis, cookies, mixin, testing.
 
 The names are listed here and in stores/__init__.py alike, so that type
 checkers see them; MongoStore and RedisStore load their drivers lazily."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import stores
 from .config import SessionConfig
+from .cookies import CookieSecretError, SignedCookies
 from .mixin import SessionMixin
+from .records import store_key
 from .session import Session
 from .stores import (
     Changes,
@@ -20,11 +22,17 @@ from .stores import (
     StoreFull,
     StoreMisconfigured,
     StoreUnavailable,
+    exact,
 )
+
+if TYPE_CHECKING:
+    from .stores.mongo import MongoStore
+    from .stores.redis import RedisStore
 
 __version__ = "0.2.0"
 __all__ = [
     "Changes",
+    "CookieSecretError",
     "MemoryStore",
     "MongoStore",
     "RedisStore",
@@ -33,10 +41,13 @@ __all__ = [
     "SessionMixin",
     "SessionRecord",
     "SessionStore",
+    "SignedCookies",
     "StoreError",
     "StoreFull",
     "StoreMisconfigured",
     "StoreUnavailable",
+    "exact",
+    "store_key",
 ]
 
 

@@ -43,6 +43,9 @@ class SessionConfig:
     # unmodified session is written at most once per touch_after, to move
     # its idle expiry on.
     touch_after: timedelta = timedelta(minutes=1)
+    # No express counterpart. A login past it ends that user's oldest
+    # sessions, so the "active sessions" page and logout cost at most this many.
+    max_sessions_per_user: int = 100
     # genid, for tests: deterministic IDs (43 URL-safe characters, like
     # new_session_id; others are refused when they come back). And a clock.
     id_factory: Callable[[], str] = new_session_id

@@ -1,7 +1,7 @@
 """SessionMixin gives a RequestHandler ``self.session``. The life of a request:
 
 1. Cookie:  prepare() calls ``await self.load_session()``, which reads the
-            signed cookie (``get_signed_cookie``, version 2 only).
+            signed cookie (cookies.py: Tornado's signature, version 2 only).
 2. Load:    the store is asked for the record under a digest of the ID. An
             unknown or expired ID gets a new, empty session, never the ID
             offered (express-session's "strict mode" is always on).
@@ -14,35 +14,38 @@
             session saved.
 6. Set-Cookie: a new session's cookie is set, a destroyed one's cleared.
 7. Send:    Tornado's own ``finish()`` sends the response.
+
+Whatever fails from step 5 on ends the request with the error page (503 for
+the store, else 500): redirect() and render() drop finish()'s future, so
+nobody else would.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import re
-import time
-from collections.abc import Awaitable
+import sys
+import weakref
 from typing import Any
 
 import tornado.iostream
 import tornado.web
 
 from .config import SessionConfig
+from .cookies import SignedCookies
 from .session import Session
 from .stores.base import SessionStore, StoreError, StoreUnavailable
 
 log = logging.getLogger("sessions")
 
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
-_VERIFIED_COOKIES = 10_000
+# One per application: its secret checked once, its verified cookies remembered.
+_signed_cookies: weakref.WeakKeyDictionary[tornado.web.Application, SignedCookies] = weakref.WeakKeyDictionary()
 
 
 class SessionMixin(tornado.web.RequestHandler):
-    """The application settings supply ``session_store`` (a SessionStore) and,
-    optionally, ``session_config`` (a SessionConfig). Call
-    ``await self.load_session()`` in ``prepare()``."""
+    """The application settings supply ``session_store`` (a SessionStore),
+    ``cookie_secret`` and, optionally, ``session_config`` (a SessionConfig).
+    Call ``await self.load_session()`` in ``prepare()``."""
 
     _session: Session | None = None
     _session_saving: asyncio.Future[None] | None = None
@@ -50,7 +53,8 @@ class SessionMixin(tornado.web.RequestHandler):
 
     @property
     def session_store(self) -> SessionStore:
-        return self.application.settings["session_store"]
+        store: SessionStore = self.application.settings["session_store"]
+        return store
 
     @property
     def session_config(self) -> SessionConfig:
@@ -76,11 +80,20 @@ class SessionMixin(tornado.web.RequestHandler):
             return "__Host-" + config.cookie_name
         return config.cookie_name
 
+    @property
+    def signed_cookies(self) -> SignedCookies:
+        """Raises CookieSecretError, saying what to set, when the application's
+        cookie_secret cannot sign cookies."""
+        cookies = _signed_cookies.get(self.application)
+        if cookies is None:
+            cookies = _signed_cookies[self.application] = SignedCookies(self.application.settings)
+        return cookies
+
     async def load_session(self) -> Session:
         """Steps 1 and 2. A store failure is a 503, never a silent logout."""
-        name = self.session_cookie_name
-        session_id = self._session_id_from_cookie(name)
-        config = self.session_config
+        name, config, cookies = self.session_cookie_name, self.session_config, self.signed_cookies
+        cookie = self.get_cookie(name)
+        session_id = cookies.session_id(name, cookie, config.cookie_max_age_days(), config.clock) if cookie else None
         try:
             self._session = session = await Session.load(self.session_store, config, session_id)
         except StoreError as e:
@@ -98,34 +111,12 @@ class SessionMixin(tornado.web.RequestHandler):
         # Only a dict of several keys has retired ones.
         if (
             not session.is_new
-            and isinstance(self.settings["cookie_secret"], dict)
-            and len(self.settings["cookie_secret"]) > 1
-            and self.get_signed_cookie_key_version(name) != self.settings.get("key_version")
+            and isinstance(cookies.secret, dict)
+            and len(cookies.secret) > 1
+            and self.get_signed_cookie_key_version(name) != cookies.key_version
         ):
             self._set_session_cookie()  # signed with a retired key: re-sign with the current one
         return session
-
-    def _session_id_from_cookie(self, name: str) -> str | None:
-        cookie = self.get_cookie(name)
-        if not cookie:
-            return None
-        # Checking a signature costs more than loading the session from memory,
-        # and a browser sends the same cookie for minutes: remember the good ones
-        # (never the bad), until the age limit that the signature's time allows.
-        verified = self.application.__dict__.setdefault("_verified_session_cookies", {})
-        session_id, good_until = verified.get((name, cookie), (None, 0.0))
-        if time.time() < good_until:
-            return session_id
-        max_age = self.session_config.cookie_max_age_days()
-        value = self.get_signed_cookie(name, cookie, max_age_days=max_age, min_version=2)
-        session_id = value.decode("ascii", "replace") if value else ""
-        if not _SESSION_ID.fullmatch(session_id):
-            return None
-        if len(verified) >= _VERIFIED_COOKIES:
-            verified.clear()
-        signed_at = int(cookie.split("|")[2].partition(":")[2])  # version 2: "2|1:0|10:<time>|..."
-        verified[(name, cookie)] = session_id, signed_at + max_age * 86400
-        return session_id
 
     def _session_cookie_attributes(self) -> dict[str, Any]:
         # Taken from the configuration at each response, so a change of
@@ -143,18 +134,17 @@ class SessionMixin(tornado.web.RequestHandler):
         self.clear_cookie(self.session_cookie_name, **self._session_cookie_attributes())
 
     def _set_session_cookie(self) -> None:
-        session, config = self.session, self.session_config
-        self.set_signed_cookie(
-            self.session_cookie_name,
-            session.id,
-            version=2,
-            expires_days=None,
+        session, config, name = self.session, self.session_config, self.session_cookie_name
+        assert session.id is not None and session.created is not None, "only a stored session has a cookie"
+        self.set_cookie(
+            name,
+            self.signed_cookies.sign(name, session.id, config.clock),
             # A browser-session cookie unless the user asked to be remembered.
             expires=config.absolute_expiry(session.created, True) if session.remember else None,
             **self._session_cookie_attributes(),
         )
 
-    def finish(self, chunk: Any = None) -> Awaitable[None]:
+    def finish(self, chunk: Any = None) -> asyncio.Future[None]:
         """Steps 4 to 7."""
         # Tornado may call finish() again after redirect() or render() did;
         # the second call waits for the same save.
@@ -175,22 +165,21 @@ class SessionMixin(tornado.web.RequestHandler):
         client = describe(self.request) if describe is not None and session.is_new else ""
         try:
             outcome = await session.save(client)
+            if outcome == "ended":
+                self.clear_session_cookie()
+            elif outcome == "created" or (outcome == "updated" and self._session_cookie_stale):
+                self._set_session_cookie()
+            await super().finish(chunk)
+        except tornado.iostream.StreamClosedError:
+            pass  # the browser left while we saved; the session is stored all the same
         except Exception as e:
             if isinstance(e, StoreUnavailable):
                 log.warning("session store unavailable while saving a session: %s", e)
             elif not isinstance(e, StoreError):  # StoreMisconfigured was logged by the store
-                log.exception("could not save a session")
+                log.exception("could not save a session and send the response")
             self._session = None
             self._session_saving = None
-            self.send_error(503 if isinstance(e, StoreError) else 500)
-            return
-        if outcome == "ended":
-            self.clear_session_cookie()
-        elif outcome == "created" or (outcome == "updated" and self._session_cookie_stale):
-            self._set_session_cookie()
-        # The browser may have left while we saved; the session is stored all the same.
-        with contextlib.suppress(tornado.iostream.StreamClosedError):
-            await super().finish(chunk)
+            self.send_error(503 if isinstance(e, StoreError) else 500, exc_info=sys.exc_info())
 
 
 _DEFAULT_CONFIG = SessionConfig()

@@ -19,6 +19,7 @@ from typing import Any
 import tornado.web
 
 from .config import SessionConfig
+from .cookies import SignedCookies
 from .session import Session
 from .stores.base import SessionStore
 
@@ -37,7 +38,7 @@ async def create_session(
 
 def cookie_header(app: tornado.web.Application, session_id: str, *, secure: bool = False) -> str:
     """The Cookie header of a browser that holds this session, signed with
-    the app's current key. ``secure``: as sent over HTTPS (the __Host- name)."""
+    the app's current key, by its clock. ``secure``: as sent over HTTPS (the __Host- name)."""
     settings = app.settings
     config = settings.get("session_config") or SessionConfig()
     name = config.cookie_name
@@ -45,10 +46,7 @@ def cookie_header(app: tornado.web.Application, session_id: str, *, secure: bool
     is_secure = secure if config.secure == "auto" else config.secure
     if is_secure and config.cookie_domain is None and config.cookie_path == "/":
         name = "__Host-" + name
-    value = tornado.web.create_signed_value(
-        settings["cookie_secret"], name, session_id, version=2, key_version=settings.get("key_version")
-    )
-    return f"{name}={value.decode()}"
+    return f"{name}={SignedCookies(settings).sign(name, session_id, config.clock)}"
 
 
 async def signed_in_cookie(

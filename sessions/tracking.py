@@ -1,4 +1,5 @@
-"""TrackedDict: a dict that knows which of its keys changed since it was loaded.
+"""TrackedDict: a dict that knows which of its keys changed since it was
+loaded, and the two fields that travel with it: the user and "remember me".
 
 It keeps a snapshot of each value as loaded: the JSON of a list or a dict,
 the value itself for a number or a string (which cannot change in place).
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from .stores.base import Changes
-from .values import check_key, check_value
+from .values import check_key, check_remember, check_user, check_value
 
 # One encoder for every call: json.dumps() with options builds a new one each time.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -34,10 +35,34 @@ _UNCHANGEABLE = {str, int, float, bool, type(None)}
 
 
 class TrackedDict(MutableMapping[str, Any]):
-    def _track(self, data: Mapping[str, Any]) -> None:
-        """Start again from ``data``, as stored."""
+    def _track(self, data: Mapping[str, Any], user: str | None = None, remember: bool = False) -> None:
+        """Start again from what is stored."""
         self._data = dict(data)
         self._saved = {key: snapshot(value) for key, value in self._data.items()}
+        self._user, self._remember = user, remember
+        self._saved_fields = user, remember
+
+    @property
+    def user(self) -> str | None:
+        return self._user
+
+    @user.setter
+    def user(self, name: str | None) -> None:
+        check_user(name)
+        self._user = name
+
+    @property
+    def remember(self) -> bool:
+        """True for a "remember me" session: persistent cookie, longer life."""
+        return self._remember
+
+    @remember.setter
+    def remember(self, value: bool) -> None:
+        check_remember(value)
+        self._remember = value
+
+    def _fields_changed(self) -> bool:
+        return (self._user, self._remember) != self._saved_fields
 
     def _stored(self, key: str, value: Any) -> None:
         """The store now holds ``value`` under ``key``."""

@@ -54,6 +54,19 @@ def check_number(value: object, where: str) -> None:
     check_value(value, where)
 
 
+def check_increment(key: object, by: object, current: object) -> None:
+    check_key(key)
+    check_number(by, f"session.increment({key!r}, by)")
+    check_number(current, f"session[{key!r}]")
+
+
+def check_append(key: object, item: object, current: object) -> None:
+    check_key(key)
+    check_value(item, f"session.append({key!r}, item)")
+    if not isinstance(current, list):
+        raise TypeError(f"session[{key!r}]: can only append to a list, not {type(current).__name__}")
+
+
 def check_user(user: object) -> None:
     # A number here would be stored as one by MongoDB and Redis and fail to
     # read back as a user, logging the person out: refuse it now.

@@ -20,7 +20,7 @@ from conftest import Browser
 from tornado.web import decode_signed_value
 
 from examples.minimal import make_app
-from sessions.session import store_key
+from sessions import store_key
 
 ROOT = Path(__file__).parent.parent
 

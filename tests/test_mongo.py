@@ -149,11 +149,12 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
         sessions, failures = counted_store[0].collection, counted_store[1].collection
         return sent_to(sessions, sent, mark), sent_to(failures, sent, mark)
 
-    # Login: one insert for the session; the throttle reads, counts and
-    # clears the account's failures. The login page itself reads nothing.
+    # Login: one insert for the session, one read of the user's sessions
+    # (max_sessions_per_user); the throttle reads, counts and clears the
+    # account's failures. The login page itself reads nothing.
     login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
     assert await round_trips(browser.request("/login", "POST", login_form)) == (
-        ["insert"],
+        ["insert", "find"],
         ["find", "findAndModify", "delete"],
     )
     # A known session that nothing changed: one read, no write.
@@ -186,7 +187,7 @@ async def test_login_over_a_visitor_session_inserts_then_deletes_the_old_one(
     assert (
         await browser.request("/login", "POST", {"username": "demo", "password": "demo-password", "_xsrf": token})
     ).code == 303
-    assert sent_to(counted_store[0].collection, sent, mark) == ["find", "insert", "delete"]
+    assert sent_to(counted_store[0].collection, sent, mark) == ["find", "insert", "delete", "find"]
 
 
 # Faults. MongoDB cannot be installed here, so "down" is either a real
@@ -260,7 +261,9 @@ async def test_the_store_answers_within_its_own_timeout_whatever_the_driver_wait
 def signed_session_cookie() -> str:
     """What a browser that logged in before the outage still sends."""
     session_id = secrets.token_urlsafe(32)
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", session_id, version=2).decode()
+    return tornado.web.create_signed_value(
+        COOKIE_SECRET, "session", session_id, version=2, clock=lambda: TEST_NOW
+    ).decode()
 
 
 async def test_with_mongodb_down_pages_without_a_session_still_work(browser, unreachable_store):

@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 import tornado.web
-from conftest import COOKIE_SECRET
+from conftest import COOKIE_SECRET, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 from pymongo.errors import AutoReconnect, DocumentTooLarge, NotPrimaryError, OperationFailure
 
@@ -20,7 +20,10 @@ pytestmark = pytest.mark.gen_test
 
 def sign_session_cookie() -> str:
     """What a browser that logged in before the trouble still sends."""
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", secrets.token_urlsafe(32), version=2).decode()
+    session_id = secrets.token_urlsafe(32)
+    return tornado.web.create_signed_value(
+        COOKIE_SECRET, "session", session_id, version=2, clock=lambda: TEST_NOW
+    ).decode()
 
 
 class FailingCollection:

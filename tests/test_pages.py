@@ -12,7 +12,7 @@ from conftest import COOKIE_SECRET
 from tornado.web import decode_signed_value
 
 from handlers.base import format_time
-from sessions.session import store_key
+from sessions import store_key
 
 pytestmark = pytest.mark.gen_test
 

@@ -18,15 +18,14 @@ import time
 import pytest
 import redis_server
 import tornado.web
-from conftest import COOKIE_SECRET, FakeClock, PausableStore
+from conftest import COOKIE_SECRET, TEST_NOW, FakeClock, PausableStore
 from redis.asyncio import Connection, Redis
 from security.conftest import session_id, signed_in_as
 from test_stores import NOW, key, record
 
 from auth.login_failures import RedisLoginFailures
 from serving.storage import open_store
-from sessions import Changes, RedisStore, StoreMisconfigured
-from sessions.session import store_key
+from sessions import Changes, RedisStore, StoreMisconfigured, store_key
 
 pytestmark = pytest.mark.gen_test
 
@@ -292,11 +291,12 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
         assert response.code < 400
         return [name for name, kind in sent[mark:] if kind != "login"], [n for n, k in sent[mark:] if k == "login"]
 
-    # Login: one script makes the session; the throttle reads, counts and
-    # clears the account's failures. The login page itself reads nothing.
+    # Login: one script makes the session, one reads the user's sessions
+    # (max_sessions_per_user); the throttle reads, counts and clears the
+    # account's failures. The login page itself reads nothing.
     login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
     assert await round_trips(browser.request("/login", "POST", login_form)) == (
-        ["EVALSHA create"],
+        ["EVALSHA create", "EVALSHA find_by_user"],
         ["HMGET", "EVALSHA count_failure", "DEL"],
     )
     # A known session that nothing changed: one read, no write.
@@ -469,7 +469,10 @@ def login_failures(request):
 
 
 def signed_session_cookie() -> str:
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", secrets.token_urlsafe(32), version=2).decode()
+    session_id = secrets.token_urlsafe(32)
+    return tornado.web.create_signed_value(
+        COOKIE_SECRET, "session", session_id, version=2, clock=lambda: TEST_NOW
+    ).decode()
 
 
 async def test_a_permanent_error_is_logged_once_with_its_cause_and_pages_get_503(refused_store, browser, caplog):

@@ -8,8 +8,7 @@ import hypothesis
 import hypothesis.strategies as st
 import pytest
 
-from sessions import MemoryStore, Session, SessionConfig
-from sessions.session import store_key
+from sessions import MemoryStore, Session, SessionConfig, SessionRecord, store_key
 
 
 @pytest.fixture
@@ -176,3 +175,64 @@ def test_whatever_assignment_accepts_comes_back_exactly(data):
         return dict(await Session.load(session._store, config, session.id))
 
     assert asyncio.run(round_trip()) == data
+
+
+# Sessions per user: the limit, and MemoryStore's per-user index.
+
+
+def user_record(user: str, now: float, lasts: float = 1800) -> SessionRecord:
+    return SessionRecord(data={}, user=user, created=now, last_seen=now, expires=now + lasts)
+
+
+@pytest.mark.gen_test
+async def test_memory_stores_per_user_index_drops_expired_sessions_as_new_ones_are_written(memory, clock):
+    now = clock()
+    for n in range(1000):
+        assert await memory.create(store_key(f"expired-{n}"), user_record("demo", now, lasts=60))
+    assert len(memory._by_user["demo"]) == 1000
+    later = now + 61
+    assert await memory.create(store_key("live"), user_record("demo", later))
+    assert memory._by_user["demo"] == {store_key("live")}, "the index holds the live session only"
+    assert len(memory) == 1 and len(memory._expiry_heap) <= 2 * len(memory) + 64
+
+
+@pytest.mark.gen_test
+async def test_memory_stores_find_by_user_lists_and_keeps_live_sessions_only(memory, clock):
+    now = clock()
+    await memory.create(store_key("live"), user_record("demo", now, lasts=3600))
+    for n in range(100):
+        await memory.create(store_key(f"short-{n}"), user_record("demo", now, lasts=60))
+    assert list(await memory.find_by_user("demo", now + 61)) == [store_key("live")]
+    assert memory._by_user["demo"] == {store_key("live")}
+
+
+@pytest.mark.gen_test
+async def test_a_login_past_the_limit_ends_that_users_oldest_sessions(memory, clock):
+    config = SessionConfig(clock=clock, max_sessions_per_user=3)
+    logins = []
+    for _ in range(5):
+        session = Session(memory, config)
+        session.user = "demo"
+        await session.save()
+        logins.append(store_key(session.id))
+        clock.advance(1)
+    visitor = Session(memory, config)
+    visitor["cart"] = [1]
+    await visitor.save()
+    assert set(await memory.find_by_user("demo", clock())) == set(logins[2:]), "the two oldest ended"
+    assert len(memory) == 4, "and nobody else's"
+
+
+@pytest.mark.gen_test
+async def test_other_sessions_are_this_users_live_ones_without_this_one(memory, clock):
+    config = SessionConfig(clock=clock)
+    sessions = []
+    for user in "demo", "demo", "alice":
+        session = Session(memory, config)
+        session.user = user
+        await session.save()
+        sessions.append(session)
+    mine, other, alices = sessions
+    assert list(await mine.other_sessions()) == [store_key(other.id)]
+    assert list(await alices.other_sessions()) == []
+    assert await Session(memory, config).other_sessions() == {}, "not signed in: none"

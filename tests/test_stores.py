@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 import redis_server
-from conftest import MONGODB_URL, TEST_NOW
+from conftest import MONGODB_URL, TEST_NOW, FakeClock
 from mongomock_motor import AsyncMongoMockClient
 
 from serving.storage import close_store, open_client
-from sessions import Changes, MemoryStore, MongoStore, SessionRecord
-from sessions.session import store_key
+from sessions import Changes, MemoryStore, MongoStore, Session, SessionConfig, SessionRecord, store_key
 
 pytestmark = pytest.mark.gen_test
 
@@ -340,3 +339,19 @@ async def test_a_client_without_tz_aware_reads_times_as_utc():
     await store.create(key(), stored)
     assert (await store.collection.find_one({}))["created"].tzinfo is None
     assert await store.load(key(), NOW) == stored
+
+
+async def test_a_login_past_max_sessions_per_user_ends_the_oldest(any_store):
+    # The limit lives in Session, over the contract's find_by_user and delete.
+    clock = FakeClock(NOW)
+    config = SessionConfig(clock=clock, max_sessions_per_user=2)
+    logins = []
+    for _ in range(4):
+        session = Session(any_store, config)
+        session.user = "limited"
+        assert await session.save() == "created"
+        logins.append(store_key(session.id))
+        clock.advance(1)
+    assert set(await any_store.find_by_user("limited", clock())) == set(logins[2:])
+    for ended in logins[:2]:
+        assert await any_store.load(ended, clock()) is None

@@ -10,8 +10,7 @@ import tornado.web
 from conftest import COOKIE_SECRET
 
 from app import make_app
-from sessions import MemoryStore, SessionConfig
-from sessions.session import store_key
+from sessions import MemoryStore, SessionConfig, store_key
 from sessions.testing import cookie_header, create_session, signed_in_cookie
 
 pytestmark = pytest.mark.gen_test

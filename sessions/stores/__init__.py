@@ -4,10 +4,14 @@ first used, so the memory store needs nothing but Tornado."""
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Changes, SessionRecord, SessionStore, StoreError, StoreMisconfigured, StoreUnavailable
+from .base import Changes, SessionRecord, SessionStore, StoreError, StoreMisconfigured, StoreUnavailable, exact
 from .memory import MemoryStore, StoreFull
+
+if TYPE_CHECKING:
+    from .mongo import MongoStore
+    from .redis import RedisStore
 
 # name: (module, the driver's top-level modules, the extra that installs it)
 _OPTIONAL = {"MongoStore": ("mongo", {"pymongo", "bson"}, "mongo"), "RedisStore": ("redis", {"redis"}, "redis")}
@@ -23,6 +27,7 @@ __all__ = [
     "StoreFull",
     "StoreMisconfigured",
     "StoreUnavailable",
+    "exact",
 ]
 
 

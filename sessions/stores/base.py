@@ -1,7 +1,7 @@
 """The store contract: six async methods over session records.
 
 A store never sees a session ID, only its key: the SHA-256 digest that
-``sessions.session.store_key`` makes of it. Writing a store for another
+``sessions.store_key`` makes of it. Writing a store for another
 database means implementing these six methods with the guarantees below;
 ``tests/test_stores.py`` is the suite that checks them.
 
@@ -23,8 +23,8 @@ RECORD_FIELDS = ("user", "remember", "last_seen", "expires")
 
 
 def exact(value: str) -> str:
-    """Only a plain string reaches a query or names a key: never an object
-    such as {"$ne": null}, a number or a list made into one."""
+    """``value``, checked to be a plain str, for a store query or key: never
+    an object such as {"$ne": null}, a number or a list made into one."""
     if type(value) is not str:
         raise TypeError(f"expected a str, got {type(value).__name__}")
     return value

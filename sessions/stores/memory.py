@@ -8,7 +8,9 @@ pushes out the least recently used anonymous one (a visitor's flash
 message); a signed-in session is never pushed out to make room. When every
 record is a signed-in session, a new one is refused with ``StoreFull`` (the
 site answers 503) until sessions end or expire. Every index it keeps (the
-expiry heap, the per-user sets) is bounded by the live records.
+expiry heap, the per-user sets) is bounded by the live records; expired
+records go as new ones are written, so listing a user's sessions costs their
+live sessions only.
 """
 
 from __future__ import annotations
@@ -76,6 +78,9 @@ class MemoryStore:
         return row.record()
 
     async def create(self, key: str, record: SessionRecord) -> bool:
+        # The per-user sets hold live sessions only: expired ones go as new
+        # ones come, whoever reads.
+        self.sweep(record.last_seen)
         if key in self._rows:
             return False
         if len(self._rows) >= self.max_entries:
@@ -88,6 +93,8 @@ class MemoryStore:
         return True
 
     async def update(self, key: str, changes: Changes) -> dict[str, Any] | None:
+        if "user" in changes.fields:  # a login: as in create()
+            self.sweep(changes.fields.get("last_seen", 0.0))
         row = self._rows.get(key)
         if row is None:
             return None
@@ -119,8 +126,8 @@ class MemoryStore:
             self._remove(key)
 
     async def find_by_user(self, user: str, now: float) -> dict[str, SessionRecord]:
-        rows = ((key, self._rows[key]) for key in self._by_user.get(user, ()))
-        return {key: row.record() for key, row in rows if row.expires > now}
+        self.sweep(now)
+        return {key: self._rows[key].record() for key in self._by_user.get(user, ())}
 
     async def delete_by_user(self, user: str, keep: str | None = None) -> int:
         doomed = [key for key in self._by_user.get(user, ()) if key != keep]

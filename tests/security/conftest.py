@@ -7,12 +7,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-import time
 
 import pytest
 import tornado.httpserver
 import tornado.web
-from conftest import COOKIE_SECRET
+from conftest import COOKIE_SECRET, TEST_NOW
 
 from auth import accounts
 
@@ -21,8 +20,9 @@ MALLORY_PASSWORD = "mallory-password"
 
 
 def sign(value: str, name: str = "session", *, secret=COOKIE_SECRET, version: int = 2, **kwargs) -> str:
-    """A cookie value signed as Tornado's set_signed_cookie would; kwargs:
-    key_version, clock."""
+    """A cookie value signed as the app signs it, by the tests' clock at its
+    start (TEST_NOW) unless given another; kwargs: key_version, clock."""
+    kwargs.setdefault("clock", lambda: TEST_NOW)
     return tornado.web.create_signed_value(secret, name, value, version=version, **kwargs).decode()
 
 
@@ -72,7 +72,8 @@ def mallory(monkeypatch):
 
 
 def days_ago(days: float):
-    return lambda: time.time() - days * 86400
+    """A clock for sign(): this many days before the tests' clock starts."""
+    return lambda: TEST_NOW - days * 86400
 
 
 @pytest.fixture(autouse=True)

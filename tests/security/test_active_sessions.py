@@ -9,7 +9,7 @@ import time
 import pytest
 
 from security.conftest import MALLORY_PASSWORD, body, session_id, signed_in_as
-from sessions.session import store_key
+from sessions import store_key
 
 pytestmark = pytest.mark.gen_test
 

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from security.conftest import SESSION_ID, days_ago, raw_request, session_id, sign, signed_in_as
-from sessions import MemoryStore
-from sessions.session import store_key
+from sessions import MemoryStore, store_key
 
 pytestmark = pytest.mark.gen_test
 
@@ -174,15 +173,3 @@ async def test_id_offered_in_query_body_or_header_is_ignored(browser, new_browse
     response = await browser.post("/sessions/revoke-others", {"session": cookie, "session_id": raw})
     assert response.code == 403, "a POST that needs a login is refused, not redirected"
     assert await signed_in_as(victim) == "Demo User"
-
-
-async def test_a_signature_checked_once_still_expires_at_its_age_limit(browser, signed_in, session_config, monkeypatch):
-    # The mixin remembers a signature it has checked; that memory must end
-    # where the signature's own age limit does, by the same clock Tornado uses.
-    browser.hold(await signed_in("demo"))
-    assert await signed_in_as(browser) == "Demo User"
-    assert await signed_in_as(browser) == "Demo User", "served from the remembered signature"
-    limit = session_config.cookie_max_age_days() * 86400
-    real_time = time.time
-    monkeypatch.setattr(time, "time", lambda: real_time() + limit + 1)
-    assert await signed_in_as(browser) is None, "the record is still live by the session's clock; the signature is not"

@@ -10,8 +10,7 @@ import pytest
 from conftest import PausableStore
 
 from security.conftest import MALLORY_PASSWORD, body, session_id, signed_in_as
-from sessions import MemoryStore
-from sessions.session import store_key
+from sessions import MemoryStore, store_key
 
 pytestmark = pytest.mark.gen_test
 

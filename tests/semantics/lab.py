@@ -143,6 +143,12 @@ class DestroyHandler(LabHandler):
         self.show()
 
 
+class ClearHandler(LabHandler):
+    def post(self) -> None:
+        self.session.clear()
+        self.show()
+
+
 class TouchHandler(LabHandler):
     def post(self) -> None:
         self.session.touch()
@@ -222,6 +228,7 @@ LAB_ROUTES = [
     (r"/lab/append", AppendHandler),
     (r"/lab/regenerate", RegenerateHandler),
     (r"/lab/destroy", DestroyHandler),
+    (r"/lab/clear", ClearHandler),
     (r"/lab/touch", TouchHandler),
     (r"/lab/reload", ReloadHandler),
     (r"/lab/flash", FlashHandler),

@@ -10,7 +10,7 @@ import pytest
 
 from handlers.base import format_time
 from semantics.lab import BAD_ITEMS, body, session_id, set_cookies
-from sessions.session import store_key
+from sessions import store_key
 
 pytestmark = pytest.mark.gen_test
 
@@ -129,6 +129,19 @@ async def test_destroy_deletes_the_record_and_clears_the_cookie(browser, new_bro
     replay = new_browser()
     replay.cookies["session"] = cookie
     assert body(await replay.get("/lab/session"))["user"] is None
+
+
+async def test_clear_empties_the_session_and_signs_the_user_out(browser, new_browser, store):
+    await browser.login(remember="on")
+    await set_json(browser, {"colour": "blue"})
+    cookie = browser.cookies["session"]
+    shown = body(await browser.request("/lab/clear", "POST"))
+    assert shown["data"] == {} and shown["user"] is None
+    assert (await browser.get("/dashboard")).code == 302, "signed out"
+    assert len(store) == 0, "nothing left to keep: the record went"
+    replay = new_browser()
+    replay.cookies["session"] = cookie
+    assert (await replay.get("/dashboard")).code == 302, "the old cookie signs nobody in"
 
 
 async def test_reload_drops_unsaved_changes_and_sees_other_requests_writes(browser, app):

@@ -8,8 +8,7 @@ import pytest
 import tornado.web
 
 from semantics.lab import body, make_lab_app, session_id, set_cookies
-from sessions import SessionConfig
-from sessions.session import store_key
+from sessions import SessionConfig, store_key
 
 pytestmark = pytest.mark.gen_test
 
@@ -153,3 +152,14 @@ async def test_an_id_factory_that_keeps_colliding_gives_a_500_not_a_shared_sessi
     response = await second.login()
     assert response.code == 500 and "session" not in second.cookies
     assert body(await first.get("/lab/session"))["user"] == "demo"
+
+
+async def test_a_login_past_max_sessions_per_user_signs_out_the_oldest(servers, store, clock):
+    start = servers.start(make_lab_app(store, SessionConfig(clock=clock, max_sessions_per_user=2)))
+    browsers = [start() for _ in range(3)]
+    for browser in browsers:
+        assert (await browser.login()).code == 303
+        clock.advance(1)
+    assert (await browsers[0].get("/dashboard")).code == 302, "the oldest login ended"
+    for browser in browsers[1:]:
+        assert (await browser.get("/dashboard")).code == 200

@@ -11,11 +11,10 @@ from datetime import timedelta
 
 import pytest
 import tornado.web
-from conftest import COOKIE_SECRET
+from conftest import COOKIE_SECRET, TEST_NOW
 
 from semantics.lab import Gate, RecordingStore, body, make_lab_app, session_id, set_cookies
-from sessions import SessionConfig
-from sessions.session import store_key
+from sessions import SessionConfig, store_key
 
 pytestmark = pytest.mark.gen_test
 
@@ -152,7 +151,9 @@ async def test_3_the_same_key_set_by_two_requests_keeps_the_value_saved_last(bro
 
 
 def planted_cookie(planted_id: str) -> str:
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", planted_id, version=2).decode()
+    return tornado.web.create_signed_value(
+        COOKIE_SECRET, "session", planted_id, version=2, clock=lambda: TEST_NOW
+    ).decode()
 
 
 async def test_4_a_validly_signed_unknown_id_is_never_adopted(browser, store):
