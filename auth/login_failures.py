@@ -3,21 +3,36 @@ account, and the time of the last. Memory for one process; MongoDB or
 Redis so that every process and server shares them. Skip on a first read.
 
 Accounts are named by a digest (throttle.account_key), never the username.
+An account's count is forgotten FORGET_AFTER its last failure: the counting
+window, longer than the longest lock (throttle.LONGEST_WAIT), so an entry
+lasts as long as its lock or its window, whichever ends later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
+import logging
 import math
 from collections import OrderedDict
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ReturnDocument
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError, WTimeoutError
 
-from sessions import StoreUnavailable
-from sessions.stores.base import exact
-from sessions.stores.mongo import from_date, to_date
+from sessions import StoreMisconfigured, StoreUnavailable
 
-FORGET_AFTER = 24 * 3600
+try:  # the [redis] extra
+    from redis import exceptions as errors
+except ModuleNotFoundError:
+    errors = None
+
+FORGET_AFTER = 3600
+log = logging.getLogger("app")
+T = TypeVar("T")
+Errors = tuple[type[Exception], ...]
 
 
 class LoginFailures(Protocol):
@@ -30,26 +45,32 @@ class LoginFailures(Protocol):
     async def clear(self, account: str) -> None: ...
 
 
-class TooManyAccounts(StoreUnavailable):
-    """The memory table is full of locked accounts: no room to count a new one."""
-
-
 class MemoryLoginFailures:
-    """Bounded: at most ``max_accounts`` accounts. A flood of failures under
-    made-up usernames must not wash out the count of an account under
-    attack, so when the table is full the entry dropped is the one with the
-    fewest failures (the oldest among those), and an account at ``keep_from``
-    failures or more (locked) is never dropped to make room: it is forgotten
-    only FORGET_AFTER its last failure. When every entry is locked, a new
-    account cannot be counted and add() raises TooManyAccounts."""
+    """At most ``max_accounts`` accounts. A flood of failed logins under
+    made-up usernames must neither wash out the count of an account under
+    attack nor fill the table against everyone else. When it is full, a new
+    account takes the place of the entry whose loss gives an attacker the
+    fewest guesses back: one below the lock with the fewest failures (the
+    oldest among those), else one whose lock has ended (the earliest). An
+    account locked now keeps its entry until its lock ends. If every entry
+    is locked now, the new account's failure is counted only in a coarse
+    total, ``overflow``: it never locks anyone, so the right password of an
+    account outside the table still works (guesses at such an account are
+    then slowed by the hashing queue alone, see accounts.py).
 
-    def __init__(self, keep_from: int, max_accounts: int = 100_000) -> None:
-        self.keep_from = keep_from
+    ``seconds_to_wait(count)`` is the throttle's rule: above 0, locked."""
+
+    def __init__(self, seconds_to_wait: Callable[[int], float], max_accounts: int = 100_000) -> None:
+        self.seconds_to_wait = seconds_to_wait
         self.max_accounts = max_accounts
+        self.overflow = 0  # failures not counted per account, the table being full of locks
+        self._full = False
         # Every account, least recently failed first: forgetting starts here.
         self._counts: OrderedDict[str, tuple[int, float]] = OrderedDict()
-        # The droppable accounts (below keep_from), by count, oldest first.
-        self._droppable: dict[int, OrderedDict[str, None]] = {n: OrderedDict() for n in range(1, keep_from)}
+        # The accounts below the lock, by count, oldest first: shed first.
+        self._unlocked: dict[int, OrderedDict[str, None]] = {}
+        # (lock ends, account, count, last) of locked accounts; stale ones are skipped.
+        self._locks: list[tuple[float, str, int, float]] = []
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -60,83 +81,154 @@ class MemoryLoginFailures:
     async def add(self, account: str, now: float) -> tuple[int, float]:
         self._forget(now)
         count, _ = self._counts.get(account, (0, 0.0))
-        if not count and len(self._counts) >= self.max_accounts:
-            self._make_room()
-        self._drop(account, count)
+        if not count and len(self._counts) >= self.max_accounts and not self._make_room(now):
+            if not self._full:
+                self._full = True
+                log.warning(
+                    "The login-failure table is full of %d locked accounts: failures of other accounts are counted "
+                    "only in total until locks end. Raise --login-failure-table if this happens without an attack",
+                    self.max_accounts,
+                )
+            self.overflow += 1
+            return 1, now
+        self._drop(account)
         self._counts[account] = (count + 1, now)
-        self._counts.move_to_end(account)
-        if count + 1 < self.keep_from:
-            self._droppable[count + 1][account] = None
+        wait = self.seconds_to_wait(count + 1)
+        if wait > 0:
+            heapq.heappush(self._locks, (now + wait, account, count + 1, now))
+        else:
+            self._unlocked.setdefault(count + 1, OrderedDict())[account] = None
+        if len(self._locks) > 2 * len(self._counts) + 64:  # stale lock entries: start the heap again
+            self._locks = [lock for lock in self._locks if self._current(lock)]
+            heapq.heapify(self._locks)
         return count + 1, now
 
     async def clear(self, account: str) -> None:
-        count, _ = self._counts.get(account, (0, 0.0))
-        self._drop(account, count)
+        self._drop(account)
 
-    def _drop(self, account: str, count: int) -> None:
-        if count:
-            del self._counts[account]
-        if 0 < count < self.keep_from:
-            del self._droppable[count][account]
+    def _drop(self, account: str) -> None:
+        count, _ = self._counts.pop(account, (0, 0.0))
+        bucket = self._unlocked.get(count)
+        if bucket is not None and account in bucket:
+            del bucket[account]
+            if not bucket:
+                del self._unlocked[count]
 
-    def _make_room(self) -> None:
-        for count, accounts in self._droppable.items():
-            if accounts:
-                self._drop(next(iter(accounts)), count)
-                return
-        raise TooManyAccounts(f"{self.max_accounts} accounts locked after failed logins")
+    def _current(self, lock: tuple[float, str, int, float]) -> bool:
+        _, account, count, last = lock
+        return self._counts.get(account) == (count, last)
+
+    def _make_room(self, now: float) -> bool:
+        if self._unlocked:
+            accounts = self._unlocked[min(self._unlocked)]
+            self._drop(next(iter(accounts)))
+            return True
+        while self._locks and self._locks[0][0] <= now:
+            lock = heapq.heappop(self._locks)
+            if self._current(lock):
+                self._drop(lock[1])
+                return True
+        self._full = len(self._counts) >= self.max_accounts and self._full
+        return len(self._counts) < self.max_accounts
 
     def _forget(self, now: float) -> None:
         while self._counts:
-            account, (count, last) = next(iter(self._counts.items()))
+            account, (_, last) = next(iter(self._counts.items()))
             if now - last <= FORGET_AFTER:
                 return
-            self._drop(account, count)
+            self._drop(account)
+
+
+def plain(value: str) -> str:
+    """Only a plain string names an account: never {"$ne": null}, a number or a list."""
+    if type(value) is not str:
+        raise TypeError(f"expected a str, got {type(value).__name__}")
+    return value
+
+
+async def bounded(operation: Awaitable[T], timeout: float, outages: Errors, driver_errors: Errors) -> T:
+    """The operation's result within ``timeout``; an outage is StoreUnavailable
+    (the login gets the 503 page), any other driver error StoreMisconfigured."""
+    task = asyncio.ensure_future(operation)
+    # asyncio.wait, not wait_for: a driver that ignores cancellation does not hold the login.
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        task.add_done_callback(lambda task: task.cancelled() or task.exception())
+        raise StoreUnavailable(f"login failures: no answer within {timeout:g} s")
+    try:
+        return task.result()
+    except outages as e:
+        raise StoreUnavailable(f"login failures: {type(e).__name__}: {e}") from e
+    except driver_errors as e:
+        if type(e) not in _reported:  # once: each login would say it again
+            _reported.add(type(e))
+            log.error("Login failures cannot be counted: %s: %s; retrying will not help", type(e).__name__, e)
+        raise StoreMisconfigured(f"login failures: {type(e).__name__}: {e}") from e
+
+
+_reported: set[type] = set()
 
 
 class MongoLoginFailures:
-    """One small document per account, ``{_id, count, last}``; a TTL index
-    forgets it a day after the last failure."""
+    """One small document per account, ``{_id, count, last, expires}``; a TTL
+    index forgets it at ``expires``, FORGET_AFTER the last failure."""
 
-    def __init__(self, store: Any, collection: Any) -> None:
-        self.store = store  # a MongoStore: its call() bounds time and sorts errors
+    def __init__(self, store: Any, collection: Any = None, timeout: float = 5.0) -> None:
+        """By default, beside a MongoStore's collection: ``{its name}_login_failures``."""
+        if collection is None:
+            collection = store.collection.database[f"{store.collection.name}_login_failures"]
         self.collection = collection
+        self.timeout = timeout
+
+    async def _call(self, operation: Awaitable[T]) -> T:
+        return await bounded(
+            operation, self.timeout, (ConnectionFailure, ExecutionTimeout, WTimeoutError), (PyMongoError,)
+        )
 
     async def create_indexes(self) -> None:
-        await self.store.call(self.collection.create_index("last", expireAfterSeconds=FORGET_AFTER))
+        await self._call(self.collection.create_index("expires", expireAfterSeconds=0))
 
     async def get(self, account: str) -> tuple[int, float]:
-        return _counted(await self.store.call(self.collection.find_one({"_id": exact(account)})))
+        return _counted(await self._call(self.collection.find_one({"_id": plain(account)})))
 
     async def add(self, account: str, now: float) -> tuple[int, float]:
         # One atomic $inc: failures counted by several processes at once all
         # count. The document as it was tells this failure's number.
-        def counting() -> Any:
-            return self.collection.find_one_and_update(
-                {"_id": exact(account)},
-                {"$inc": {"count": 1}, "$set": {"last": to_date(now)}},
-                upsert=True,
-                return_document=ReturnDocument.BEFORE,
-            )
+        async def counting() -> Any:
+            try:
+                return await self.collection.find_one_and_update(
+                    {"_id": plain(account)},
+                    {"$inc": {"count": 1}, "$set": {"last": _date(now), "expires": _date(now + FORGET_AFTER)}},
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+            except (OperationFailure, TypeError) as e:  # TypeError: mongomock's way to refuse
+                if isinstance(e, OperationFailure) and e.code not in (2, 14):  # BadValue, TypeMismatch
+                    raise
+                return {}  # $inc refused: the count there is not a number
 
-        try:
-            before = await self.store.call(counting())
-        except TypeError:  # $inc refused: the count there is not a number
-            before = {}
+        before = await self._call(counting())
         if before is not None and _counted(before) == (0, 0.0):  # unreadable: start again
             await self.clear(account)
-            before = await self.store.call(counting())
+            before = await self._call(counting())
         return _counted(before)[0] + 1, now
 
     async def clear(self, account: str) -> None:
-        await self.store.call(self.collection.delete_one({"_id": exact(account)}))
+        await self._call(self.collection.delete_one({"_id": plain(account)}))
+
+
+def _date(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _counted(document: Any) -> tuple[int, float]:
     """An unreadable document counts as no failures, as an unreadable
     session counts as no session: never a 500 on every login."""
     try:
-        count, last = document["count"], from_date(document["last"])
+        count, last = document["count"], document["last"]
+        # A client made without tz_aware=True returns naive datetimes, in UTC.
+        last = (last if last.tzinfo else last.replace(tzinfo=UTC)).timestamp()
     except (KeyError, TypeError, AttributeError, ValueError, OverflowError):
         return 0, 0.0
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -145,9 +237,10 @@ def _counted(document: Any) -> tuple[int, float]:
 
 
 class RedisLoginFailures:
-    """One small hash per account, ``{count, last}``, under the session
-    store's prefix; Redis forgets it FORGET_AFTER the last failure, by its
-    own clock (the throttle checks the time of the last failure itself)."""
+    """One small hash per account, ``{count, last}``, under ``prefix``; Redis
+    forgets it FORGET_AFTER the last failure, by its own clock (the throttle
+    checks the time of the last failure itself). Each command and the script
+    touch one key, so it works on a Redis Cluster as on one server."""
 
     # One step on the server: failures counted by several processes at once
     # all count. An unreadable hash counts as none, as get() reads it.
@@ -160,15 +253,22 @@ class RedisLoginFailures:
     return count
     """
 
-    def __init__(self, store: Any) -> None:
-        self.store = store  # a RedisStore: its call() bounds time and sorts errors
-        self._add = store.client.register_script(self._ADD)
+    def __init__(self, store: Any, prefix: str = "tornado_sessions:", timeout: float = 5.0) -> None:
+        self.store = store  # a RedisStore: the counts share its client
+        self.client = store.client
+        self.prefix = prefix
+        self.timeout = timeout
+        self._add = self.client.register_script(self._ADD)
+
+    async def _call(self, operation: Awaitable[T]) -> T:
+        outages = (errors.ConnectionError, errors.TimeoutError, errors.TryAgainError, errors.ClusterDownError)
+        return await bounded(operation, self.timeout, outages, (errors.RedisError,))
 
     def key(self, account: str) -> str:
-        return self.store.prefix + exact(account)
+        return self.prefix + plain(account)
 
     async def get(self, account: str) -> tuple[int, float]:
-        count, last = await self.store.call(self.store.client.hmget(self.key(account), "count", "last"))
+        count, last = await self._call(self.client.hmget(self.key(account), "count", "last"))
         try:
             count, last = int(count), float(last)
         except (TypeError, ValueError):
@@ -176,8 +276,8 @@ class RedisLoginFailures:
         return (count, last) if count >= 1 and math.isfinite(last) else (0, 0.0)
 
     async def add(self, account: str, now: float) -> tuple[int, float]:
-        count = await self.store.call(self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER]))
+        count = await self._call(self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER]))
         return count, now
 
     async def clear(self, account: str) -> None:
-        await self.store.call(self.store.client.delete(self.key(account)))
+        await self._call(self.client.delete(self.key(account)))
