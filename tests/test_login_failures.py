@@ -6,6 +6,11 @@ real redis-server. Times are passed in: the clock is the test's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import socket
+import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -213,3 +218,58 @@ async def test_the_lock_index_stays_bounded_by_the_table():
         await failures.clear(f"account-{(n * 7) % 20}")
     assert len(failures) <= 10
     assert len(failures._locks) <= 2 * len(failures) + 64
+
+
+# On a Redis Cluster: every command and the script touch one key, so the
+# counts work whichever master holds each account.
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory):
+    """Three masters (no replicas), started with Debian's redis-server; ports
+    at most 55535, since each node's bus listens 10000 above its port."""
+    ports = []
+    while len(ports) < 3:
+        port = random.randrange(20_000, 55_535)
+        with contextlib.suppress(OSError), socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", port))
+            b.bind(("127.0.0.1", port + 10_000))
+            ports.append(port)
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            server = redis_server.RedisServer(tmp_path_factory.mktemp(f"node{port}"), "--cluster-enabled", "yes")
+            server.port = port
+            stack.callback(server.stop)
+            server.start()
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while b"cluster_state:ok" not in subprocess.run(
+            ["redis-cli", "-p", str(ports[0]), "cluster", "info"], capture_output=True
+        ).stdout:
+            assert time.monotonic() < deadline, "the cluster did not come up"
+            time.sleep(0.1)
+        yield ports
+
+
+async def test_counts_work_on_a_redis_cluster_across_every_master(redis_cluster):
+    from redis.asyncio.cluster import RedisCluster
+
+    from sessions import RedisStore
+
+    client = RedisCluster(host="127.0.0.1", port=redis_cluster[0])
+    failures = RedisLoginFailures(RedisStore(client))
+    try:
+        accounts = [f"login:{n}" for n in range(30)]
+        await asyncio.gather(*(failures.add(account, NOW) for account in accounts for _ in range(3)))
+        assert [await failures.get(account) for account in accounts] == [(3, NOW)] * 30
+        masters = {client.get_node_from_key(failures.key(account)).port for account in accounts}
+        assert masters == set(redis_cluster), "the accounts were spread over every master"
+        await failures.clear("login:0")
+        assert await failures.get("login:0") == (0, 0.0)
+    finally:
+        await client.aclose()
