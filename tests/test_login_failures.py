@@ -248,9 +248,10 @@ def redis_cluster(tmp_path_factory):
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 30
-        while b"cluster_state:ok" not in subprocess.run(
-            ["redis-cli", "-p", str(ports[0]), "cluster", "info"], capture_output=True
-        ).stdout:
+        while (
+            b"cluster_state:ok"
+            not in subprocess.run(["redis-cli", "-p", str(ports[0]), "cluster", "info"], capture_output=True).stdout
+        ):
             assert time.monotonic() < deadline, "the cluster did not come up"
             time.sleep(0.1)
         yield ports
