@@ -52,7 +52,7 @@ define("mongodb_driver", default="motor", help="motor, or pymongo for PyMongo's 
 define(
     "login_failure_table",
     default=100_000,
-    help="accounts whose failed logins are counted in memory, at most (memory store; about 400 bytes each)",
+    help="accounts whose failed logins are counted in memory, at most (memory store; about 430 bytes each)",
 )
 define("debug", default=False, help="reload on code changes, show tracebacks")
 

@@ -81,16 +81,11 @@ class MemoryLoginFailures:
     async def add(self, account: str, now: float) -> tuple[int, float]:
         self._forget(now)
         count, _ = self._counts.get(account, (0, 0.0))
-        if not count and len(self._counts) >= self.max_accounts and not self._make_room(now):
-            if not self._full:
-                self._full = True
-                log.warning(
-                    "The login-failure table is full of %d locked accounts: failures of other accounts are counted "
-                    "only in total until locks end. Raise --login-failure-table if this happens without an attack",
-                    self.max_accounts,
-                )
-            self.overflow += 1
-            return 1, now
+        if not count and len(self._counts) >= self.max_accounts:
+            if not self._make_room(now):
+                self._count_in_total()
+                return 1, now
+            self._full = False
         self._drop(account)
         self._counts[account] = (count + 1, now)
         wait = self.seconds_to_wait(count + 1)
@@ -128,8 +123,17 @@ class MemoryLoginFailures:
             if self._current(lock):
                 self._drop(lock[1])
                 return True
-        self._full = len(self._counts) >= self.max_accounts and self._full
-        return len(self._counts) < self.max_accounts
+        return False
+
+    def _count_in_total(self) -> None:
+        if not self._full:  # said once each time it fills
+            self._full = True
+            log.warning(
+                "The login-failure table is full of %d locked accounts: failures of other accounts are counted "
+                "only in total until locks end. Raise --login-failure-table if this happens without an attack",
+                self.max_accounts,
+            )
+        self.overflow += 1
 
     def _forget(self, now: float) -> None:
         while self._counts:
