@@ -84,6 +84,10 @@ async def logins_during_a_flood(base_url: str, attempts: int) -> tuple[list[int]
             await asyncio.gather(*attackers, return_exceptions=True)
         flooding.close()
         user_client.close()
+        for _ in range(1200):  # the logins in flight when the flood stopped finish hashing
+            if accounts._logins_hashing == 0:
+                break
+            await asyncio.sleep(0.05)
     return user_answers, flood_answers
 
 
@@ -93,10 +97,6 @@ async def test_a_user_at_another_address_logs_in_during_a_flood_from_three_addre
     assert user_answers.count(303) >= 9, user_answers
     assert 429 in flood_answers, "each attacking address was held to its share"
     assert set(flood_answers) <= {200, 429, 503}, set(flood_answers)
-    for _ in range(600):  # the logins in flight when the flood stopped finish hashing
-        if accounts._logins_hashing == 0:
-            break
-        await asyncio.sleep(0.05)
     assert (accounts._logins_hashing, accounts._held_by) == (0, {}), "every place given back"
 
 
