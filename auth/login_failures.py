@@ -10,29 +10,18 @@ lasts as long as its lock or its window, whichever ends later.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from pymongo import ReturnDocument
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError, WTimeoutError
-
-from sessions import StoreMisconfigured, StoreUnavailable
-
-try:  # the [redis] extra
-    from redis import exceptions as errors
-except ModuleNotFoundError:
-    errors = None
 
 FORGET_AFTER = 3600
 log = logging.getLogger("app")
-T = TypeVar("T")
-Errors = tuple[type[Exception], ...]
 
 
 class LoginFailures(Protocol):
@@ -150,76 +139,50 @@ def plain(value: str) -> str:
     return value
 
 
-async def bounded(operation: Awaitable[T], timeout: float, outages: Errors, driver_errors: Errors) -> T:
-    """The operation's result within ``timeout``; an outage is StoreUnavailable
-    (the login gets the 503 page), any other driver error StoreMisconfigured."""
-    task = asyncio.ensure_future(operation)
-    # asyncio.wait, not wait_for: a driver that ignores cancellation does not hold the login.
-    done, _ = await asyncio.wait({task}, timeout=timeout)
-    if not done:
-        task.cancel()
-        task.add_done_callback(lambda task: task.cancelled() or task.exception())
-        raise StoreUnavailable(f"login failures: no answer within {timeout:g} s")
-    try:
-        return task.result()
-    except outages as e:
-        raise StoreUnavailable(f"login failures: {type(e).__name__}: {e}") from e
-    except driver_errors as e:
-        if type(e) not in _reported:  # once: each login would say it again
-            _reported.add(type(e))
-            log.error("Login failures cannot be counted: %s: %s; retrying will not help", type(e).__name__, e)
-        raise StoreMisconfigured(f"login failures: {type(e).__name__}: {e}") from e
-
-
-_reported: set[type] = set()
+# The stores' connection, prefix and call() are public (docs/api.md, "Sharing
+# a store's connection"): call() bounds each operation by the store's timeout
+# and turns driver errors into StoreUnavailable or StoreMisconfigured.
 
 
 class MongoLoginFailures:
     """One small document per account, ``{_id, count, last, expires}``; a TTL
     index forgets it at ``expires``, FORGET_AFTER the last failure."""
 
-    def __init__(self, store: Any, collection: Any = None, timeout: float = 5.0) -> None:
+    def __init__(self, store: Any, collection: Any = None) -> None:
         """By default, beside a MongoStore's collection: ``{its name}_login_failures``."""
+        self.store = store
         if collection is None:
             collection = store.collection.database[f"{store.collection.name}_login_failures"]
         self.collection = collection
-        self.timeout = timeout
-
-    async def _call(self, operation: Awaitable[T]) -> T:
-        return await bounded(
-            operation, self.timeout, (ConnectionFailure, ExecutionTimeout, WTimeoutError), (PyMongoError,)
-        )
 
     async def create_indexes(self) -> None:
-        await self._call(self.collection.create_index("expires", expireAfterSeconds=0))
+        await self.store.call(self.collection.create_index("expires", expireAfterSeconds=0))
 
     async def get(self, account: str) -> tuple[int, float]:
-        return _counted(await self._call(self.collection.find_one({"_id": plain(account)})))
+        return _counted(await self.store.call(self.collection.find_one({"_id": plain(account)})))
 
     async def add(self, account: str, now: float) -> tuple[int, float]:
         # One atomic $inc: failures counted by several processes at once all
         # count. The document as it was tells this failure's number.
-        async def counting() -> Any:
-            try:
-                return await self.collection.find_one_and_update(
-                    {"_id": plain(account)},
-                    {"$inc": {"count": 1}, "$set": {"last": _date(now), "expires": _date(now + FORGET_AFTER)}},
-                    upsert=True,
-                    return_document=ReturnDocument.BEFORE,
-                )
-            except (OperationFailure, TypeError) as e:  # TypeError: mongomock's way to refuse
-                if isinstance(e, OperationFailure) and e.code not in (2, 14):  # BadValue, TypeMismatch
-                    raise
-                return {}  # $inc refused: the count there is not a number
+        def counting() -> Any:
+            return self.collection.find_one_and_update(
+                {"_id": plain(account)},
+                {"$inc": {"count": 1}, "$set": {"last": _date(now), "expires": _date(now + FORGET_AFTER)}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
 
-        before = await self._call(counting())
+        try:
+            before = await self.store.call(counting())
+        except TypeError:  # $inc refused: the count there is not a number
+            before = {}
         if before is not None and _counted(before) == (0, 0.0):  # unreadable: start again
             await self.clear(account)
-            before = await self._call(counting())
+            before = await self.store.call(counting())
         return _counted(before)[0] + 1, now
 
     async def clear(self, account: str) -> None:
-        await self._call(self.collection.delete_one({"_id": plain(account)}))
+        await self.store.call(self.collection.delete_one({"_id": plain(account)}))
 
 
 def _date(seconds: float) -> datetime:
@@ -241,10 +204,11 @@ def _counted(document: Any) -> tuple[int, float]:
 
 
 class RedisLoginFailures:
-    """One small hash per account, ``{count, last}``, under ``prefix``; Redis
-    forgets it FORGET_AFTER the last failure, by its own clock (the throttle
-    checks the time of the last failure itself). Each command and the script
-    touch one key, so it works on a Redis Cluster as on one server."""
+    """One small hash per account, ``{count, last}``, under the session
+    store's prefix; Redis forgets it FORGET_AFTER the last failure, by its
+    own clock (the throttle checks the time of the last failure itself).
+    Each command and the script touch one key, so it works on a Redis
+    Cluster as on one server."""
 
     # One step on the server: failures counted by several processes at once
     # all count. An unreadable hash counts as none, as get() reads it.
@@ -257,22 +221,15 @@ class RedisLoginFailures:
     return count
     """
 
-    def __init__(self, store: Any, prefix: str = "tornado_sessions:", timeout: float = 5.0) -> None:
+    def __init__(self, store: Any) -> None:
         self.store = store  # a RedisStore: the counts share its client
-        self.client = store.client
-        self.prefix = prefix
-        self.timeout = timeout
-        self._add = self.client.register_script(self._ADD)
-
-    async def _call(self, operation: Awaitable[T]) -> T:
-        outages = (errors.ConnectionError, errors.TimeoutError, errors.TryAgainError, errors.ClusterDownError)
-        return await bounded(operation, self.timeout, outages, (errors.RedisError,))
+        self._add = store.client.register_script(self._ADD)
 
     def key(self, account: str) -> str:
-        return self.prefix + plain(account)
+        return self.store.prefix + plain(account)
 
     async def get(self, account: str) -> tuple[int, float]:
-        count, last = await self._call(self.client.hmget(self.key(account), "count", "last"))
+        count, last = await self.store.call(self.store.client.hmget(self.key(account), "count", "last"))
         try:
             count, last = int(count), float(last)
         except (TypeError, ValueError):
@@ -280,8 +237,8 @@ class RedisLoginFailures:
         return (count, last) if count >= 1 and math.isfinite(last) else (0, 0.0)
 
     async def add(self, account: str, now: float) -> tuple[int, float]:
-        count = await self._call(self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER]))
+        count = await self.store.call(self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER]))
         return count, now
 
     async def clear(self, account: str) -> None:
-        await self._call(self.client.delete(self.key(account)))
+        await self.store.call(self.store.client.delete(self.key(account)))
