@@ -125,6 +125,8 @@ def main() -> None:
             "--processes needs a shared store: in-memory sessions are per process. "
             "Use --session-store=mongodb://... or redis://..."
         )
+    if options.login_failure_table < 1:  # 0 would count no account, and lock none
+        raise SystemExit(f"--login-failure-table={options.login_failure_table}: at least 1 account")
     sockets = server.bind_sockets(options.port, options.address)
     secret, made_up = current_key(options.cookie_secret)
     keys, current_version = signing_keys(secret, [key for key in options.retired_cookie_secrets.split(",") if key])
