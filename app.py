@@ -49,6 +49,11 @@ define(
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
 define("mongodb_driver", default="motor", help="motor, or pymongo for PyMongo's AsyncMongoClient (Motor's successor)")
+define(
+    "login_failure_table",
+    default=100_000,
+    help="accounts whose failed logins are counted in memory, at most (memory store; about 430 bytes each)",
+)
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
@@ -100,9 +105,16 @@ async def run(sockets: list, keys: dict[int, str], current_version: int, made_up
     store = open_store(options.session_store, options.store_timeout, options.mongodb_driver)
     if made_up_key:  # said after open_store, so that a mistake in --session-store stays one line
         log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
-    failures = open_login_failures(store)
+    failures = open_login_failures(store, options.login_failure_table)
     async with kept_up(store, failures):  # MongoDB's indexes checked now and then; the client closed at the end
-        app = make_app(store, keys, key_version=current_version, login_failures=failures, debug=options.debug)
+        app = make_app(
+            store,
+            keys,
+            key_version=current_version,
+            login_failures=failures,
+            xheaders=options.xheaders,  # the client's address is known: logins share hashing fairly
+            debug=options.debug,
+        )
         await server.serve(app, sockets, xheaders=options.xheaders, address=options.address, port=options.port)
 
 
@@ -113,6 +125,8 @@ def main() -> None:
             "--processes needs a shared store: in-memory sessions are per process. "
             "Use --session-store=mongodb://... or redis://..."
         )
+    if options.login_failure_table < 1:  # 0 would count no account, and lock none
+        raise SystemExit(f"--login-failure-table={options.login_failure_table}: at least 1 account")
     sockets = server.bind_sockets(options.port, options.address)
     secret, made_up = current_key(options.cookie_secret)
     keys, current_version = signing_keys(secret, [key for key in options.retired_cookie_secrets.split(",") if key])

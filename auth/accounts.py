@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -11,6 +13,7 @@ import hmac
 import os
 import sys
 import unicodedata
+from collections.abc import Iterator
 
 import tornado.web
 
@@ -37,7 +40,12 @@ _HASHING = concurrent.futures.ThreadPoolExecutor(
 # without hashing: under a flood a real user is told to retry in a few seconds
 # instead of waiting behind hundreds of hashes, and the queue costs no memory.
 MAX_WAITING_LOGINS = 8
+# Of those places (hashing and waiting), one client address may hold this
+# many: a flood from a few addresses leaves room for everyone else's logins.
+# Only when the address is known (behind a proxy, --xheaders).
+PER_ADDRESS = 2
 _logins_hashing = 0
+_held_by: collections.Counter[str] = collections.Counter()
 
 
 class TooManyLogins(tornado.web.HTTPError):
@@ -48,6 +56,13 @@ class TooManyLogins(tornado.web.HTTPError):
 
     def __init__(self) -> None:
         super().__init__(503, reason="Too many logins at once")
+
+
+class TooManyFromAddress(Exception):
+    """This client address holds its share of the hashing queue already: a
+    429 for that address alone (handlers/auth.py)."""
+
+    retry_after = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,28 +96,38 @@ def display_name(username: str) -> str:
     return account.display_name if account else username
 
 
-def refuse_if_busy() -> None:
-    """Raise TooManyLogins now if the hashing queue is full. A login handler
-    calls it before counting the attempt against the account, so that a
-    login refused for the server's sake is not held against the user."""
+@contextlib.contextmanager
+def hashing_turn(address: str | None = None) -> Iterator[None]:
+    """A place in the hashing queue, held for the whole login attempt, or
+    TooManyFromAddress / TooManyLogins at once. The check and the taking are
+    one step (no await between them), before the attempt is counted: a login
+    refused because the server is busy is never held against the account."""
+    global _logins_hashing
+    if address is not None and _held_by[address] >= PER_ADDRESS:
+        raise TooManyFromAddress()
     if _logins_hashing >= _HASHING_THREADS + MAX_WAITING_LOGINS:
         raise TooManyLogins()
+    _logins_hashing += 1
+    if address is not None:
+        _held_by[address] += 1
+    try:
+        yield
+    finally:
+        _logins_hashing -= 1
+        if address is not None:
+            _held_by[address] -= 1
+            if not _held_by[address]:
+                del _held_by[address]
 
 
 async def authenticate(username: str, password: str) -> Account | None:
-    """The account if the password is right, else None. Raises TooManyLogins
-    when the hashing queue is full."""
-    global _logins_hashing
+    """The account if the password is right, else None. Call it within a
+    hashing_turn()."""
     if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
         return None
-    refuse_if_busy()
     account = ACCOUNTS.get(username, _NOBODY)
     check = functools.partial(hash_password, password, account.salt)
-    _logins_hashing += 1
-    try:
-        candidate = await asyncio.get_running_loop().run_in_executor(_HASHING, check)
-    finally:
-        _logins_hashing -= 1
+    candidate = await asyncio.get_running_loop().run_in_executor(_HASHING, check)
     if account is _NOBODY or not hmac.compare_digest(candidate, account.password_hash):
         return None
     return account

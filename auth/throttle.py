@@ -17,7 +17,11 @@ from auth.login_failures import LoginFailures
 FREE_ATTEMPTS = 5
 FIRST_WAIT = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(minutes=15)
+# The counting window: failures further apart than this do not add up. An
+# hour lets an attacker who waits it out 5 guesses an hour, about what the
+# longest wait gives one who does not (4 an hour).
 FORGET_AFTER = timedelta(seconds=login_failures.FORGET_AFTER)
+assert LONGEST_WAIT <= FORGET_AFTER, "an entry must outlast its lock"
 
 
 def seconds_to_wait(failures: int) -> float:

@@ -9,10 +9,21 @@ gets an answer at once.
 2. bodies: 8 clients at once, each declaring and pushing a 50 MB POST body,
    again and again; RSS sampled all along;
 3. logins: 100 clients sending wrong passwords under made-up usernames as
-   fast as they are answered, while a real user logs in twice a second.
+   fast as they are answered, while a real user logs in twice a second;
+4. the login cases (also alone, with --logins):
+   a. the failure table filled with locked accounts (--login-failure-table=2000,
+      2,000 made-up usernames x 5 failures): does the demo account's right
+      password still work, and does an account locked before stay locked?
+   b. a 64-connection login flood on Redis while the real user logs in with
+      the right password: is any of its logins refused by the throttle (429)
+      afterwards, counted while the server answered 503?
+   c. 24 connections from three addresses behind --xheaders (X-Forwarded-For),
+      and the same without --xheaders: how often does a user at a fourth
+      address get in?
 
-.venv/bin/python bench/floods.py            # about 4 minutes; prints Markdown
-.venv/bin/python bench/floods.py --quick    # under a minute, to see that it works
+.venv/bin/python bench/floods.py            # about 5 minutes; prints Markdown
+.venv/bin/python bench/floods.py --quick    # under a minute and a half, to see that it works
+.venv/bin/python bench/floods.py --logins   # the login cases only, about a minute
 
 Needs wrk (`apt-get install wrk`). Run by hand, not by the tests.
 """
@@ -20,6 +31,7 @@ Needs wrk (`apt-get install wrk`). Run by hand, not by the tests.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime
 import http.client
@@ -31,12 +43,14 @@ import statistics
 import sys
 import threading
 import time
+import tracemalloc
 import urllib.parse
 
 from load import ROOT, SECRET, Server, free_port, machine, request, wrk
 
 sys.path.insert(0, str(ROOT))
 from auth import throttle
+from auth.login_failures import MemoryLoginFailures
 
 BODY_BYTES = 50_000_000
 CONNECTIONS = 50
@@ -138,16 +152,24 @@ def login_form(port: int, username: str, password: str) -> tuple[dict, str]:
     return headers, urllib.parse.urlencode({"_xsrf": token, "username": username, "password": password})
 
 
-def flood_logins(server: Server, clients: int, seconds: float) -> dict:
+def flood_logins(
+    server: Server, clients: int, seconds: float, addresses: tuple[str, ...] = (), user_address: str = ""
+) -> dict:
+    """``clients`` connections of wrong passwords under made-up usernames, from
+    ``addresses`` in turn (as X-Forwarded-For), while a real user at
+    ``user_address`` logs in with the right password twice a second."""
     deadline = time.monotonic() + seconds
     flood_statuses: list[int] = []
     real: list[tuple[int, float]] = []
 
-    def attacker() -> None:
+    def forwarded(address: str) -> dict[str, str]:
+        return {"X-Forwarded-For": address} if address else {}
+
+    def attacker(address: str) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         while time.monotonic() < deadline:
             headers, form = login_form(server.port, secrets.token_hex(6), "wrong")
-            connection.request("POST", "/login", body=form, headers=headers)
+            connection.request("POST", "/login", body=form, headers={**headers, **forwarded(address)})
             response = connection.getresponse()
             response.read()
             flood_statuses.append(response.status)
@@ -158,14 +180,16 @@ def flood_logins(server: Server, clients: int, seconds: float) -> dict:
             headers, form = login_form(server.port, "demo", "demo-password")
             connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
             started = time.monotonic()
-            connection.request("POST", "/login", body=form, headers=headers)
+            connection.request("POST", "/login", body=form, headers={**headers, **forwarded(user_address)})
             response = connection.getresponse()
             response.read()
             real.append((response.status, time.monotonic() - started))
             connection.close()
             time.sleep(0.5)
 
-    threads = [threading.Thread(target=attacker) for _ in range(clients)] + [threading.Thread(target=real_user)]
+    sources = [addresses[n % len(addresses)] if addresses else "" for n in range(clients)]
+    threads = [threading.Thread(target=attacker, args=(source,)) for source in sources]
+    threads.append(threading.Thread(target=real_user))
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -180,11 +204,124 @@ def flood_logins(server: Server, clients: int, seconds: float) -> dict:
     }
 
 
+def fill_the_failure_table(port: int, accounts: int, threads: int = 8) -> float:
+    """Each of ``accounts`` made-up usernames locked (5 failures, over-long
+    passwords: never hashed); returns the seconds it took."""
+    started = time.monotonic()
+
+    def attacker(first: int) -> None:
+        cookies, xsrf = fresh_login_form(port)
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"_xsrf={cookies['_xsrf']}"}
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for n in range(first, accounts, threads):
+            form = {"_xsrf": xsrf, "username": f"made-up-{n}", "password": OVER_LONG_PASSWORD}
+            for _ in range(throttle.FREE_ATTEMPTS):
+                connection.request("POST", "/login", body=urllib.parse.urlencode(form), headers=headers)
+                connection.getresponse().read()
+        connection.close()
+
+    workers = [threading.Thread(target=attacker, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.monotonic() - started
+
+
+def login_status(port: int, username: str, password: str) -> int:
+    cookies, xsrf = fresh_login_form(port)
+    status, _ = request(port, "POST", "/login", cookies, {"_xsrf": xsrf, "username": username, "password": password})
+    return status
+
+
+def table_bytes_per_account(accounts: int = 100_000) -> float:
+    """The memory failure table filled with locked accounts, measured with tracemalloc."""
+
+    async def fill() -> MemoryLoginFailures:
+        table = MemoryLoginFailures(throttle.seconds_to_wait, accounts)
+        for n in range(accounts):
+            key = throttle.account_key(f"made-up-{n}")
+            for _ in range(throttle.FREE_ATTEMPTS):
+                await table.add(key, 1000.0)
+        return table
+
+    tracemalloc.start()
+    table = asyncio.run(fill())
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return size / len(table)
+
+
+def login_cases(quick: bool) -> list[str]:
+    """The login cases of the docstring, as Markdown table rows."""
+    python, flags = sys.executable, [f"--cookie-secret={SECRET}", "--logging=warning"]
+    per_account = table_bytes_per_account()
+    rows = [
+        f"| the memory failure table, 100,000 locked accounts (tracemalloc) | {per_account:.0f} bytes an account, "
+        f"{per_account * 100_000 / 2**20:.0f} MiB |"
+    ]
+    table = 2000
+    site = Server([python, "app.py", f"--port={(port := free_port())}", f"--login-failure-table={table}", *flags], port)
+    try:
+        for _ in range(throttle.FREE_ATTEMPTS):
+            login_status(port, "locked-before", "wrong")
+        seconds = fill_the_failure_table(port, table)
+        demo, locked = login_status(port, "demo", "demo-password"), login_status(port, "locked-before", "x")
+    finally:
+        site.stop()
+    rows.append(
+        f"| failure table of {table:,} filled: {table:,} made-up usernames x {throttle.FREE_ATTEMPTS} failures "
+        f"in {seconds:.0f} s | the demo account's right password: {demo} (303: in); the account locked "
+        f"before: {locked} (429: still locked) |"
+    )
+    if shutil.which("redis-server"):
+        redis = Server(
+            ["redis-server", "--port", str(rport := free_port()), "--bind", "127.0.0.1", "--save", ""], rport
+        )
+        store = f"--session-store=redis://127.0.0.1:{rport}/0"
+        site = Server([python, "app.py", f"--port={(port := free_port())}", store, *flags], port)
+        try:
+            during = flood_logins(site, clients=64, seconds=5 if quick else 20)
+            after = login_status(port, "demo", "demo-password")
+        finally:
+            site.stop()
+            redis.stop()
+        rows.append(
+            f"| 64 connections flooding logins on Redis | the real user's right password meanwhile: "
+            f"{during['real']}; right after the flood: {after} (303: none of its 503s was counted) |"
+        )
+    attackers = ("203.0.113.1", "203.0.113.2", "203.0.113.3")
+    for xheaders in (["--xheaders"], []):
+        site = Server([python, "app.py", f"--port={(port := free_port())}", *xheaders, *flags], port)
+        try:
+            run = flood_logins(site, 24, 5 if quick else 20, addresses=attackers, user_address="198.51.100.7")
+        finally:
+            site.stop()
+        behind = "behind --xheaders" if xheaders else "without --xheaders"
+        rows.append(
+            f"| 24 connections from 3 addresses, {behind} | flood answers {run['flood']}; the user at a fourth "
+            f"address: {run['real']}, median {run['median'] * 1000:.0f} ms, slowest {run['max'] * 1000:.0f} ms |"
+        )
+    return rows
+
+
+def print_login_cases(rows: list[str]) -> None:
+    print("\n| Login case | What happened |")
+    print("|---|---|")
+    for row in rows:
+        print(row)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--logins", action="store_true", help="the login cases only")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
+    if args.logins:
+        print(f"\n{datetime.date.today()}: {machine()}.")
+        print_login_cases(login_cases(args.quick))
+        return
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install wrk")
     port = free_port()
@@ -231,6 +368,7 @@ def main() -> None:
         logins = flood_logins(site, clients=100, seconds=5 if args.quick else 30)
     finally:
         site.stop()
+    login_rows = login_cases(args.quick)
     mib = 2**20
     print(f"\n{datetime.date.today()}: {machine()}. python app.py (memory store), wrk -t1 -c{CONNECTIONS}.\n")
     print("| Flood | Requests | Errors | Requests/s | Server RSS after |")
@@ -260,6 +398,7 @@ def main() -> None:
         f"| a real login meanwhile | answers {logins['real']}; median {logins['median'] * 1000:.0f} ms, "
         f"95th percentile {logins['p95'] * 1000:.0f} ms, slowest {logins['max'] * 1000:.0f} ms |"
     )
+    print_login_cases(login_rows)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,7 @@ import urllib.parse
 import tornado.web
 
 from auth import accounts
-from auth.login_failures import TooManyAccounts
-from auth.throttle import FIRST_WAIT, LoginThrottle
+from auth.throttle import LoginThrottle
 from handlers.base import BaseHandler, format_time
 from sessions import SessionStore, store_key
 
@@ -55,16 +54,17 @@ class LoginHandler(BaseHandler):
         username = self.form_field("username").strip()
         password = self.form_field("password")
         next_url = self.form_field("next")
-        # A login refused because the server is busy hashing others is not
-        # held against the account: ask before the attempt is counted.
-        accounts.refuse_if_busy()
         throttle = LoginThrottle(self.settings["login_failures"], username)
         now = self.session_config.clock()
-        why = "Too many failed attempts for this username."
         try:
-            try_again_at = await throttle.try_again_at(now)
-        except TooManyAccounts:  # a flood of failed logins has filled the table
-            why, try_again_at = "Too many failed logins on this site right now.", now + FIRST_WAIT.total_seconds()
+            # The place in the hashing queue comes first: a login refused
+            # because the server is busy is never counted against the account.
+            with accounts.hashing_turn(self.client_address()):
+                try_again_at = await throttle.try_again_at(now)
+                account = None if try_again_at else await accounts.authenticate(username, password)
+            why = "Too many failed attempts for this username."
+        except accounts.TooManyFromAddress as refused:
+            why, try_again_at = "Too many logins from your address at once.", now + refused.retry_after
         if try_again_at is not None:
             wait = max(1, round(try_again_at - now))
             self.set_status(429)
@@ -72,7 +72,6 @@ class LoginHandler(BaseHandler):
             self.session.flash(f"{why} {when(wait, try_again_at)}", "error")
             self.render("login.html", username=username, next_url=next_url)
             return
-        account = await accounts.authenticate(username, password)
         if account is None:
             self.session.flash(LOGIN_FAILED, "error")
             self.render("login.html", username=username, next_url=next_url)
@@ -87,6 +86,11 @@ class LoginHandler(BaseHandler):
         self.session[LOGIN_FORM] = login_form_mark(self)
         self.clear_cookie("_xsrf")
         self.redirect(local_path(next_url), status=303)
+
+    def client_address(self) -> str | None:
+        # Behind the proxy (--xheaders) remote_ip is the client's own address;
+        # without it, every login could come from the proxy's.
+        return self.request.remote_ip if self.settings.get("xheaders") else None
 
 
 class LogoutHandler(BaseHandler):

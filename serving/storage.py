@@ -16,7 +16,7 @@ import pymongo.errors
 from motor.motor_asyncio import AsyncIOMotorClient
 
 from auth.login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
-from auth.throttle import FREE_ATTEMPTS
+from auth.throttle import seconds_to_wait
 from sessions import MemoryStore, MongoStore, SessionStore, StoreUnavailable
 
 try:  # the [redis] extra
@@ -98,13 +98,14 @@ def open_redis_store(url: str, timeout: float) -> SessionStore:
     return RedisStore(client, timeout=timeout + 1)
 
 
-def open_login_failures(store: SessionStore) -> LoginFailures:
-    """Login-failure counts live beside the sessions: shared when they are."""
+def open_login_failures(store: SessionStore, table_size: int = 100_000) -> LoginFailures:
+    """Login-failure counts live beside the sessions: shared when they are.
+    ``table_size`` bounds the accounts counted in memory."""
     if isinstance(store, MongoStore):
-        return MongoLoginFailures(store, store.collection.database[f"{store.collection.name}_login_failures"])
+        return MongoLoginFailures(store)
     if RedisStore is not None and isinstance(store, RedisStore):
         return RedisLoginFailures(store)
-    return MemoryLoginFailures(keep_from=FREE_ATTEMPTS)
+    return MemoryLoginFailures(seconds_to_wait, table_size)
 
 
 def describe_hosts(client: Any) -> str:

@@ -21,6 +21,7 @@ MISTAKES = {
     "port out of range": (["--port=99999"], "--port=99999: a port is a number from 0 to 65535"),
     "option without its value": (["--port"], "--port needs a whole number: --port=..."),
     "stray word": (["serve"], "unexpected argument 'serve': options look like --port=8000 (--help lists them)"),
+    "empty login-failure table": (["--login-failure-table=0"], "--login-failure-table=0: at least 1 account"),
     "bad session store": (
         ["--session-store=mysql://db/x"],
         "--session-store: expected 'memory', a mongodb:// or a redis:// URL",

@@ -1,10 +1,16 @@
-"""The login throttle's counts, on every backend: memory (bounded, and never
-washed out by a flood), MongoDB on mongomock-motor and on a real server when
-MONGODB_URL is set, and Redis on a real redis-server."""
+"""The login throttle's counts, on every backend: memory (bounded, never
+washed out by a flood, never filled against everyone), MongoDB on
+mongomock-motor and on a real server when MONGODB_URL is set, and Redis on a
+real redis-server. Times are passed in: the clock is the test's."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import socket
+import subprocess
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -13,13 +19,8 @@ import redis_server
 from conftest import MONGODB_URL, TEST_NOW
 from mongomock_motor import AsyncMongoMockClient
 
-from auth.login_failures import (
-    FORGET_AFTER,
-    MemoryLoginFailures,
-    MongoLoginFailures,
-    RedisLoginFailures,
-    TooManyAccounts,
-)
+from auth.login_failures import FORGET_AFTER, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
+from auth.throttle import FIRST_WAIT, FREE_ATTEMPTS, seconds_to_wait
 from serving.storage import close_store, open_client
 from sessions import MongoStore
 
@@ -34,7 +35,7 @@ if MONGODB_URL:
 @pytest.fixture(params=BACKENDS)
 def failures(request, io_loop):
     if request.param == "memory":
-        yield MemoryLoginFailures(keep_from=5)
+        yield MemoryLoginFailures(seconds_to_wait)
         return
     if request.param == "redis":
         for store in redis_server.store(io_loop):
@@ -93,27 +94,29 @@ async def test_an_unreadable_failure_document_counts_as_none_and_starts_again(fa
 
 
 @pytest.mark.parametrize("failures", MONGO_BACKENDS, indirect=True)
-async def test_failure_documents_are_forgotten_a_day_after_the_last(failures):
+async def test_failure_documents_are_forgotten_when_the_counting_window_ends(failures):
     await failures.create_indexes()
     indexes = {tuple(i["key"]): i for i in (await failures.collection.index_information()).values()}
-    assert indexes[(("last", 1),)]["expireAfterSeconds"] == FORGET_AFTER
+    assert indexes[(("expires", 1),)]["expireAfterSeconds"] == 0
     await failures.add("demo", NOW)
-    assert (await failures.collection.find_one({"_id": "demo"}))["last"] == datetime.fromtimestamp(NOW, UTC)
+    document = await failures.collection.find_one({"_id": "demo"})
+    assert document["last"] == datetime.fromtimestamp(NOW, UTC)
+    assert document["expires"] == datetime.fromtimestamp(NOW + FORGET_AFTER, UTC)
 
 
 # In Redis: one hash per account under the store's prefix, forgotten by
-# Redis itself a day after the last failure.
+# Redis itself when the counting window after the last failure ends.
 
 
 @pytest.mark.parametrize("failures", ["redis"], indirect=True)
-async def test_redis_forgets_an_account_a_day_after_its_last_failure(failures):
+async def test_redis_forgets_an_account_when_the_counting_window_after_its_last_failure_ends(failures):
     await failures.add("login:demo", NOW)
     client = failures.store.client
     assert await client.hgetall("tornado_sessions:login:demo") == {b"count": b"1", b"last": repr(NOW).encode()}
     assert FORGET_AFTER - 5 < await client.ttl("tornado_sessions:login:demo") <= FORGET_AFTER
     await client.expire("tornado_sessions:login:demo", 1000)
     await failures.add("login:demo", NOW + 1)
-    assert await client.ttl("tornado_sessions:login:demo") > 1000, "each failure starts the day again"
+    assert await client.ttl("tornado_sessions:login:demo") > 1000, "each failure starts the window again"
 
 
 @pytest.mark.parametrize("damage", [{"count": "many"}, {"count": "-3"}, {"count": ""}, {"last": "yesterday"}])
@@ -136,44 +139,138 @@ async def test_a_missing_field_counts_as_none(failures):
 # The memory table is bounded; what it keeps when full.
 
 
+def table(size: int) -> MemoryLoginFailures:
+    return MemoryLoginFailures(seconds_to_wait, max_accounts=size)
+
+
+async def lock(table: MemoryLoginFailures, account: str, now: float) -> None:
+    for _ in range(FREE_ATTEMPTS):
+        await table.add(account, now)
+
+
 async def test_a_flood_of_new_accounts_never_drops_a_locked_one():
-    table = MemoryLoginFailures(keep_from=5, max_accounts=100)
-    for _ in range(5):
-        await table.add("attacked", NOW)
+    failures = table(100)
+    await lock(failures, "attacked", NOW)
     for n in range(10_000):
-        await table.add(f"made-up-{n}", NOW + 1)
-    assert await table.get("attacked") == (5, NOW)
-    assert len(table) == 100
+        await failures.add(f"made-up-{n}", NOW + 1)
+    assert await failures.get("attacked") == (FREE_ATTEMPTS, NOW)
+    assert len(failures) == 100
 
 
 async def test_when_full_the_account_with_fewest_failures_goes_first():
-    table = MemoryLoginFailures(keep_from=5, max_accounts=3)
+    failures = table(3)
     for account, times in (("three", 3), ("one", 1), ("two", 2)):
         for _ in range(times):
-            await table.add(account, NOW)
-    await table.add("new", NOW)
-    assert (await table.get("one"), len(table)) == ((0, 0.0), 3)
-    await table.add("newer", NOW)
-    assert await table.get("new") == (0, 0.0), "one failure, and the oldest of those"
-    assert [await table.get(name) for name in ("three", "two")] == [(3, NOW), (2, NOW)]
+            await failures.add(account, NOW)
+    await failures.add("new", NOW)
+    assert (await failures.get("one"), len(failures)) == ((0, 0.0), 3)
+    await failures.add("newer", NOW)
+    assert await failures.get("new") == (0, 0.0), "one failure, and the oldest of those"
+    assert [await failures.get(name) for name in ("three", "two")] == [(3, NOW), (2, NOW)]
 
 
-async def test_a_table_full_of_locked_accounts_refuses_a_new_one_and_keeps_them_all():
-    table = MemoryLoginFailures(keep_from=2, max_accounts=3)
-    for account in ("a", "b", "c"):
-        await table.add(account, NOW)
-        await table.add(account, NOW)
-    with pytest.raises(TooManyAccounts):
-        await table.add("new", NOW)
-    assert [await table.get(name) for name in "abc"] == [(2, NOW)] * 3
-    assert await table.add("a", NOW + 1) == (3, NOW + 1), "a known account is still counted"
+async def test_when_full_a_lock_that_has_ended_makes_room_and_one_still_running_does_not():
+    failures = table(3)
+    await lock(failures, "ended first", NOW)
+    await lock(failures, "ended later", NOW + 10)
+    await lock(failures, "running", NOW + 20)
+    later = NOW + FIRST_WAIT.total_seconds() + 15  # the first two locks have ended, the third has not
+    assert await failures.add("new", later) == (1, later)
+    assert await failures.get("ended first") == (0, 0.0), "the lock that ended first"
+    await failures.add("newer", later)
+    assert await failures.get("new") == (0, 0.0), "below the lock goes before an ended lock"
+    await lock(failures, "newer", later)
+    await failures.add("newest", later)
+    assert await failures.get("ended later") == (0, 0.0)
+    assert await failures.get("running") == (FREE_ATTEMPTS, NOW + 20)
 
 
-async def test_accounts_are_forgotten_a_day_after_their_last_failure_making_room():
-    table = MemoryLoginFailures(keep_from=2, max_accounts=2)
-    for account in ("a", "b"):
-        await table.add(account, NOW)
-        await table.add(account, NOW)
-    await table.add("a", NOW + 100)
-    assert await table.add("new", NOW + FORGET_AFTER + 1) == (1, NOW + FORGET_AFTER + 1)
-    assert await table.get("b") == (0, 0.0) and await table.get("a") == (3, NOW + 100)
+async def test_a_table_full_of_running_locks_counts_a_new_account_only_in_total_and_keeps_every_lock():
+    failures = table(3)
+    for account in "abc":
+        await lock(failures, account, NOW)
+    for _ in range(FREE_ATTEMPTS + 3):
+        assert await failures.add("new", NOW + 1) == (1, NOW + 1), "never a count that locks"
+    assert await failures.get("new") == (0, 0.0)
+    assert failures.overflow == FREE_ATTEMPTS + 3
+    assert [await failures.get(name) for name in "abc"] == [(FREE_ATTEMPTS, NOW)] * 3
+    assert await failures.add("a", NOW + 2) == (FREE_ATTEMPTS + 1, NOW + 2), "a known account is still counted"
+    # Once a lock ends, a new account is counted per account again.
+    after = NOW + 2 + seconds_to_wait(FREE_ATTEMPTS + 1)
+    assert await failures.add("new", after) == (1, after)
+    assert await failures.add("new", after) == (2, after)
+
+
+async def test_an_entry_lasts_its_counting_window_then_makes_room():
+    failures = table(2)
+    await lock(failures, "a", NOW)
+    await lock(failures, "b", NOW)
+    await failures.add("a", NOW + 100)
+    assert await failures.add("new", NOW + FORGET_AFTER + 1) == (1, NOW + FORGET_AFTER + 1)
+    assert await failures.get("b") == (0, 0.0) and await failures.get("a") == (FREE_ATTEMPTS + 1, NOW + 100)
+    assert FORGET_AFTER < 24 * 3600
+
+
+async def test_the_lock_index_stays_bounded_by_the_table():
+    failures = table(10)
+    for n in range(5_000):
+        await failures.add(f"account-{n % 20}", NOW + n)
+        await failures.clear(f"account-{(n * 7) % 20}")
+    assert len(failures) <= 10
+    assert len(failures._locks) <= 2 * len(failures) + 64
+
+
+# On a Redis Cluster: every command and the script touch one key, so the
+# counts work whichever master holds each account.
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory):
+    """Three masters (no replicas), started with Debian's redis-server; ports
+    at most 55535, since each node's bus listens 10000 above its port."""
+    ports = []
+    while len(ports) < 3:
+        port = random.randrange(20_000, 55_535)
+        with contextlib.suppress(OSError), socket.socket() as a, socket.socket() as b:
+            a.bind(("127.0.0.1", port))
+            b.bind(("127.0.0.1", port + 10_000))
+            ports.append(port)
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            server = redis_server.RedisServer(tmp_path_factory.mktemp(f"node{port}"), "--cluster-enabled", "yes")
+            server.port = port
+            stack.callback(server.stop)
+            server.start()
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while (
+            b"cluster_state:ok"
+            not in subprocess.run(["redis-cli", "-p", str(ports[0]), "cluster", "info"], capture_output=True).stdout
+        ):
+            assert time.monotonic() < deadline, "the cluster did not come up"
+            time.sleep(0.1)
+        yield ports
+
+
+async def test_counts_work_on_a_redis_cluster_across_every_master(redis_cluster):
+    from redis.asyncio.cluster import RedisCluster
+
+    from sessions import RedisStore
+
+    client = RedisCluster(host="127.0.0.1", port=redis_cluster[0])
+    failures = RedisLoginFailures(RedisStore(client))
+    try:
+        accounts = [f"login:{n}" for n in range(30)]
+        await asyncio.gather(*(failures.add(account, NOW) for account in accounts for _ in range(3)))
+        assert [await failures.get(account) for account in accounts] == [(3, NOW)] * 30
+        masters = {client.get_node_from_key(failures.key(account)).port for account in accounts}
+        assert masters == set(redis_cluster), "the accounts were spread over every master"
+        await failures.clear("login:0")
+        assert await failures.get("login:0") == (0, 0.0)
+    finally:
+        await client.aclose()

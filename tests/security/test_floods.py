@@ -1,6 +1,6 @@
-"""Floods must not buy an attacker anything: no lock washed out, no memory
-for anonymous requests, nobody logged out by a full store, no index that
-remembers history."""
+"""Floods must not buy an attacker anything: no lock washed out, no login
+table filled against everyone, no memory for anonymous requests, nobody
+logged out by a full store, no index that remembers history."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ OVER_LONG_PASSWORD = "x" * 2000  # refused without hashing: the cheapest attempt
 
 @pytest.fixture
 def login_failures():
-    return MemoryLoginFailures(keep_from=throttle.FREE_ATTEMPTS, max_accounts=50)
+    return MemoryLoginFailures(throttle.seconds_to_wait, max_accounts=50)
 
 
 async def test_a_locked_account_stays_locked_whatever_is_sent_for_other_usernames(browser, new_browser, login_failures):
@@ -47,20 +47,34 @@ async def test_an_account_part_way_to_its_lock_keeps_its_count_through_a_flood_o
     assert (await browser.login()).code == 429, "the fifth failure still locked it"
 
 
-@pytest.mark.parametrize("login_failures", [MemoryLoginFailures(keep_from=throttle.FREE_ATTEMPTS, max_accounts=3)])
-async def test_a_table_full_of_locked_accounts_answers_a_new_username_with_429_and_keeps_every_lock(new_browser):
+async def lock_out(new_browser, *usernames: str) -> None:
     attacker = new_browser()
-    for name in ("a", "b", "c"):
+    for name in usernames:
         for _ in range(throttle.FREE_ATTEMPTS):
             assert (await attacker.login(username=name, password=OVER_LONG_PASSWORD)).code == 200
+
+
+@pytest.mark.parametrize("login_failures", [MemoryLoginFailures(throttle.seconds_to_wait, max_accounts=3)])
+async def test_a_table_full_of_locked_accounts_still_lets_a_new_account_in_with_its_right_password(new_browser):
+    await lock_out(new_browser, "a", "b", "c")
     visitor = new_browser()
-    refused = await visitor.login()
-    assert (refused.code, refused.headers["Retry-After"]) == (429, "30")
-    assert "Too many failed logins on this site right now." in refused.body.decode()
-    assert "session" not in visitor.cookies
+    assert (await visitor.login(password="wrong")).code == 200
+    assert (await visitor.login()).code == 303, "the right password works"
     for name in ("a", "b", "c"):
         locked = await new_browser().login(username=name, password="anything")
         assert locked.code == 429 and "Too many failed attempts for this username." in locked.body.decode()
+
+
+@pytest.mark.parametrize("login_failures", [MemoryLoginFailures(throttle.seconds_to_wait, max_accounts=3)])
+async def test_when_the_locks_end_a_full_table_counts_new_accounts_again(new_browser, clock):
+    await lock_out(new_browser, "a", "b", "c")
+    refused = await new_browser().login(username="a")
+    assert refused.headers["Retry-After"] == "30"
+    clock.advance(30)  # as the page said
+    for _ in range(throttle.FREE_ATTEMPTS):
+        assert (await new_browser().login(password="wrong")).code == 200
+    locked = await new_browser().login()
+    assert locked.code == 429 and locked.headers["Retry-After"] == "30", "demo took an ended lock's place"
 
 
 # Every path a visitor without a session can reach, with the method it takes.

@@ -1,23 +1,42 @@
-"""The login throttle holds across processes: its counts live in MongoDB
-with the sessions, so guesses spread over two servers still add up."""
+"""The login throttle's counts in a shared store: guesses spread over two
+servers still add up, and a login refused because the server is busy is
+never counted, whichever store holds the counts."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import uuid
+
 import pytest
+import redis_server
+import tornado.httpclient
 import tornado.httpserver
 import tornado.testing
 from conftest import COOKIE_SECRET, Browser
 
 from app import make_app
-from auth import throttle
-from sessions import MongoStore
+from auth import accounts, throttle
+from serving.storage import close_store, open_client
+from sessions import MemoryStore, MongoStore
 
 pytestmark = pytest.mark.gen_test
 
 
 @pytest.fixture
-def store(shared_database):
-    return MongoStore(shared_database["sessions"])
+def store(request, shared_database, io_loop):
+    kind = getattr(request, "param", "mongomock")
+    if kind == "mongomock":
+        yield MongoStore(shared_database["sessions"])
+    elif kind == "memory":
+        yield MemoryStore()
+    elif kind == "redis":
+        yield from redis_server.store(io_loop)
+    else:  # MongoDB's wire protocol over a real socket, through PyMongo
+        url = request.getfixturevalue("wire_server").url(f"busy_{uuid.uuid4().hex}")
+        store = MongoStore(open_client(url, timeout=5, driver="pymongo").get_default_database()["sessions"])
+        yield store
+        io_loop.run_sync(lambda: close_store(store))
 
 
 async def test_failures_on_one_server_throttle_the_other(http_client, base_url, session_config, shared_database, clock):
@@ -37,3 +56,39 @@ async def test_failures_on_one_server_throttle_the_other(http_client, base_url, 
     finally:
         second_server.stop()
         await second_server.close_all_connections()
+
+
+@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("store", ["memory", "redis", "mongodb-wire-server"], indirect=True)
+async def test_a_login_refused_because_the_server_is_busy_is_never_counted(app, http_server, base_url, monkeypatch):
+    places = accounts._HASHING_THREADS + accounts.MAX_WAITING_LOGINS
+    refused_count = 30
+    gate = threading.Event()
+    real_hash = accounts.hash_password
+
+    def held_hash(password: str, salt: bytes) -> bytes:
+        gate.wait(timeout=60)
+        return real_hash(password, salt)
+
+    monkeypatch.setattr(accounts, "hash_password", held_hash)
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=places + refused_count + 10)
+    browsers = [Browser(client, base_url) for _ in range(places + refused_count)]
+    tokens = [await b.xsrf() for b in browsers]  # first, so that the logins arrive together
+    logins = [
+        asyncio.ensure_future(b.request("/login", "POST", {"_xsrf": token, "username": f"user{n}", "password": "x"}))
+        for n, (b, token) in enumerate(zip(browsers, tokens, strict=True))
+    ]
+    try:
+        pending = set(logins)
+        while len(pending) > places:  # the refused ones are answered while the others hash
+            done, pending = await asyncio.wait(pending, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+            assert done, "no answer while the hashing queue was held"
+    finally:
+        gate.set()
+    responses = await asyncio.gather(*logins)
+    client.close()
+    failures = app.settings["login_failures"]
+    counted = [(await failures.get(throttle.account_key(f"user{n}")))[0] for n in range(len(logins))]
+    outcomes = [(response.code, count) for response, count in zip(responses, counted, strict=True)]
+    assert outcomes.count((503, 0)) == refused_count, outcomes
+    assert outcomes.count((200, 1)) == places, outcomes
