@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 from pymongo import ReturnDocument
 
+from sessions import exact
+
 FORGET_AFTER = 3600
 log = logging.getLogger("app")
 
@@ -132,13 +134,6 @@ class MemoryLoginFailures:
             self._drop(account)
 
 
-def plain(value: str) -> str:
-    """Only a plain string names an account: never {"$ne": null}, a number or a list."""
-    if type(value) is not str:
-        raise TypeError(f"expected a str, got {type(value).__name__}")
-    return value
-
-
 # The stores' connection, prefix and call() are public (docs/api.md, "Sharing
 # a store's connection"): call() bounds each operation by the store's timeout
 # and turns driver errors into StoreUnavailable or StoreMisconfigured.
@@ -159,14 +154,14 @@ class MongoLoginFailures:
         await self.store.call(self.collection.create_index("expires", expireAfterSeconds=0))
 
     async def get(self, account: str) -> tuple[int, float]:
-        return _counted(await self.store.call(self.collection.find_one({"_id": plain(account)})))
+        return _counted(await self.store.call(self.collection.find_one({"_id": exact(account)})))
 
     async def add(self, account: str, now: float) -> tuple[int, float]:
         # One atomic $inc: failures counted by several processes at once all
         # count. The document as it was tells this failure's number.
         def counting() -> Any:
             return self.collection.find_one_and_update(
-                {"_id": plain(account)},
+                {"_id": exact(account)},
                 {"$inc": {"count": 1}, "$set": {"last": _date(now), "expires": _date(now + FORGET_AFTER)}},
                 upsert=True,
                 return_document=ReturnDocument.BEFORE,
@@ -182,7 +177,7 @@ class MongoLoginFailures:
         return _counted(before)[0] + 1, now
 
     async def clear(self, account: str) -> None:
-        await self.store.call(self.collection.delete_one({"_id": plain(account)}))
+        await self.store.call(self.collection.delete_one({"_id": exact(account)}))
 
 
 def _date(seconds: float) -> datetime:
@@ -226,7 +221,7 @@ class RedisLoginFailures:
         self._add = store.client.register_script(self._ADD)
 
     def key(self, account: str) -> str:
-        return self.store.prefix + plain(account)
+        return self.store.prefix + exact(account)
 
     async def get(self, account: str) -> tuple[int, float]:
         count, last = await self.store.call(self.store.client.hmget(self.key(account), "count", "last"))
