@@ -23,6 +23,10 @@ docs/mongodb-testing.md for what each broke):
   answered findAndModify with success and no document whatever went wrong.
 - A projection such as {"data.visits": 1} answered {"data.visits": 2}, a
   field with a dot in its name, where MongoDB answers {"data": {"visits": 2}}.
+
+And one addition: mongod's failCommand fail point (`FailCommand`, and
+`WireServer.fail()`), so that the real drivers receive a primary stepping
+down, a shutdown, an election or a refused privilege over the wire.
 """
 
 from __future__ import annotations
@@ -31,10 +35,12 @@ import argparse
 import asyncio
 import copy
 import logging
+import math
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -122,15 +128,84 @@ def patch_neosqlite() -> None:
 def patch_nx_27017() -> None:
     from nx_27017.handler import NeoSQLiteHandler
 
-    handle_command = NeoSQLiteHandler.handle_command
+    def answering_with_codes(handle):
+        def handle_with_codes(self, msg):
+            command = next((doc for kind, doc in msg["sections"] if kind == "body"), None) or {}
+            if "configureFailPoint" in command:
+                return msg["request_id"], FAIL_POINT.configure(command)
+            failure = FAIL_POINT.failure_for(command)
+            if failure is not None and "writeConcernError" not in failure:
+                return msg["request_id"], failure
+            try:
+                request_id, reply = handle(self, msg)
+            except CommandFailed as e:
+                return msg["request_id"], {"ok": 0, "errmsg": str(e), "code": e.code, "codeName": e.code_name}
+            return request_id, {**reply, **failure} if failure and reply.get("ok") else reply
 
-    def handle_command_with_codes(self, msg):
-        try:
-            return handle_command(self, msg)
-        except CommandFailed as e:
-            return msg["request_id"], {"ok": 0, "errmsg": str(e), "code": e.code, "codeName": e.code_name}
+        return handle_with_codes
 
-    NeoSQLiteHandler.handle_command = handle_command_with_codes
+    NeoSQLiteHandler.handle_command = answering_with_codes(NeoSQLiteHandler.handle_command)
+    NeoSQLiteHandler.handle_insert = answering_with_codes(NeoSQLiteHandler.handle_insert)
+
+
+class FailCommand:
+    """mongod's failCommand fail point (what the drivers' own test suites use
+    to get a server's errors on demand), as far as the tests need it:
+
+        {configureFailPoint: "failCommand", mode: {times: N} | "alwaysOn" | "off",
+         data: {failCommands: [...], errorCode: N, errorLabels: [...],
+                writeConcernError: {...}, namespace: "db.collection"}}
+
+    A command it fails is answered with that error and not run, except that
+    a writeConcernError is added to the reply of a command that did run, as
+    mongod reports a write it made but could not replicate in time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # nx-27017 handles commands on threads
+        self.times: float = 0
+        self.data: dict[str, Any] = {}
+
+    def configure(self, command: dict[str, Any]) -> dict[str, Any]:
+        if command["configureFailPoint"] != "failCommand":
+            return {"ok": 0, "errmsg": "only the failCommand fail point is known here", "code": 2}
+        mode = command.get("mode", "off")
+        with self.lock:
+            self.times = mode["times"] if isinstance(mode, dict) else {"alwaysOn": math.inf, "off": 0}[mode]
+            self.data = command.get("data", {})
+        return {"ok": 1}
+
+    def failure_for(self, command: dict[str, Any]) -> dict[str, Any] | None:
+        name = next(iter(command), "")
+        with self.lock:
+            data = self.data
+            if self.times <= 0 or name not in data.get("failCommands", ()):
+                return None
+            namespace = data.get("namespace")
+            if namespace is not None and namespace != f"{command.get('$db')}.{command[name]}":
+                return None
+            self.times -= 1
+        if "writeConcernError" in data:
+            return {"writeConcernError": data["writeConcernError"]}
+        code = data["errorCode"]
+        failure = {"ok": 0, "errmsg": "Failing command via 'failCommand' failpoint", "code": code}
+        failure["codeName"] = CODE_NAMES.get(code, "")
+        return {**failure, "errorLabels": data["errorLabels"]} if "errorLabels" in data else failure
+
+
+FAIL_POINT = FailCommand()
+CODE_NAMES = {
+    6: "HostUnreachable",
+    13: "Unauthorized",
+    18: "AuthenticationFailed",
+    85: "IndexOptionsConflict",
+    89: "NetworkTimeout",
+    91: "ShutdownInProgress",
+    189: "PrimarySteppedDown",
+    10107: "NotWritablePrimary",
+    10334: "BSONObjectTooLarge",
+    11600: "InterruptedAtShutdown",
+    11602: "InterruptedDueToReplStateChange",
+}
 
 
 def _sub_document(document: dict, path: str, *, create: bool) -> dict | None:
@@ -219,6 +294,15 @@ class WireServer:
             self.process.wait()
         self.process.stdout.close()
         self.process = None
+
+    def fail(self, commands: list[str], mode: dict[str, int] | str = "alwaysOn", **data: Any) -> None:
+        """Turns the failCommand fail point on for `commands` (off: `fail([], "off")`)."""
+        import pymongo
+
+        with pymongo.MongoClient(self.url(), serverSelectionTimeoutMS=5000) as client:
+            client.admin.command(
+                "configureFailPoint", "failCommand", mode=mode, data={"failCommands": commands, **data}
+            )
 
     def wipe(self) -> None:
         """Drop every database, as an operator restoring an empty backup would."""

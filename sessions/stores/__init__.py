@@ -4,13 +4,16 @@ first used, so the memory store needs nothing but Tornado."""
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import Changes, SessionRecord, SessionStore, StoreError, StoreMisconfigured, StoreUnavailable
 from .memory import MemoryStore, StoreFull
 
-# name: (module, the driver's top-level modules, the extra that installs it)
-_OPTIONAL = {"MongoStore": ("mongo", {"pymongo", "bson"}, "mongo"), "RedisStore": ("redis", {"redis"}, "redis")}
+if TYPE_CHECKING:  # at run time __getattr__ below imports it, with its driver, on first use
+    from .mongo import MongoStore
+
+# name: (module, the driver's top-level modules, the package on PyPI that installs it)
+_OPTIONAL = {"MongoStore": ("mongo", {"pymongo", "bson"}, "pymongo"), "RedisStore": ("redis", {"redis"}, "redis")}
 
 __all__ = [
     "Changes",
@@ -29,10 +32,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _OPTIONAL:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, drivers, extra = _OPTIONAL[name]
+    module, drivers, package = _OPTIONAL[name]
     try:
         return getattr(importlib.import_module(f".{module}", __name__), name)
     except ModuleNotFoundError as e:
         if e.name is None or e.name.split(".")[0] not in drivers:
             raise
-        raise ImportError(f"{name} needs its driver: pip install 'tornado-sessions[{extra}]'") from e
+        raise ImportError(f"{name} needs its driver: pip install {package}") from e
