@@ -81,14 +81,14 @@ class MongoStore:
             return task.result()
         except DuplicateKeyError:
             raise
+        except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as e:  # the last two are OperationFailures
+            raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
         except OperationFailure as e:
             if e.code in _TYPE_MISMATCH_CODES:
                 raise TypeError(f"MongoDB refused the change: {e.details.get('errmsg', e) if e.details else e}") from e
             if e.code in _TRANSIENT_CODES or any(map(e.has_error_label, _TRANSIENT_LABELS)):
                 raise StoreUnavailable(f"MongoDB: {type(e).__name__} {e.code}") from e
             raise self._misconfigured(e) from e
-        except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as e:
-            raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
         except (PyMongoError, InvalidDocument) as e:  # InvalidDocument: over 16 MB, say
             raise self._misconfigured(e) from e
 
