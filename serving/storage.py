@@ -194,12 +194,13 @@ async def create_indexes(
             await store.create_indexes()
             await failures.create_indexes()
         except StoreUnavailable as e:
+            now = clock()
             if down_since is None:
                 log.warning(
                     "MongoDB unreachable at %s (%s). Serving anyway; pages that need a session answer 503", hosts, e
                 )
-                down_since = clock()
-            elif not reported and clock() - down_since >= REPLICA_SET_PATIENCE_SECONDS:
+                down_since = now
+            elif not reported and now - down_since >= REPLICA_SET_PATIENCE_SECONDS:
                 reported = report_replica_set_unanswered(client, hosts)
             await asyncio.sleep(retry_every)
             continue

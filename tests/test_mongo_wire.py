@@ -123,9 +123,7 @@ def test_test_clocks_start_a_year_ahead_so_real_ttl_indexes_spare_test_records()
     assert min(FakeClock().now, test_stores.NOW, test_login_failures.NOW) > a_year_from_now
 
 
-async def test_the_fail_point_fails_the_named_commands_as_often_as_asked_in_its_namespace_only(
-    collection, fail_point
-):
+async def test_the_fail_point_fails_the_named_commands_as_often_as_asked_in_its_namespace_only(collection, fail_point):
     await collection.insert_one({"_id": "k"})
     other = collection.database[f"{collection.name}_other"]
     fail_point(["find"], {"times": 2}, errorCode=13, namespace=collection.full_name)

@@ -72,10 +72,13 @@ class MongoStore:
         task = asyncio.ensure_future(operation)
         # Motor queues operations for its threads, and no driver setting limits
         # that wait; a cancelled PyMongo operation may not stop at once either.
-        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        finally:
+            if not task.done():  # timed out, or whoever waited was cancelled
+                task.cancel()
+                task.add_done_callback(_ignore_outcome)
         if not done:
-            task.cancel()
-            task.add_done_callback(_ignore_outcome)
             raise StoreUnavailable(f"MongoDB: no answer within {self.timeout:g} s")
         try:
             return task.result()
