@@ -48,11 +48,7 @@ define(
 )
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
-define(
-    "mongodb_driver",
-    default="pymongo",
-    help="pymongo (PyMongo's AsyncMongoClient), or motor (end of life since May 2026)",
-)
+define("mongodb_driver", default="pymongo", help="pymongo (PyMongo's AsyncMongoClient) or motor (end of life)")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
