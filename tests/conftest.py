@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -55,14 +57,24 @@ def store() -> MemoryStore:
     return MemoryStore()
 
 
-@pytest.fixture(scope="session")
-def wire_server(tmp_path_factory):
+_shared_wire_server: WireServer | None = None
+
+
+def shared_wire_server() -> WireServer:
     """nx-27017, a MongoDB wire-protocol server (tests/mongo_wire_server.py),
-    for the whole run: the real drivers over a real socket. A test that turns
-    its failCommand fail point on has it turned off again afterwards."""
-    server = WireServer(tmp_path_factory.mktemp("mongodb")).start()
-    yield server
-    server.stop()
+    started on first use and stopped when the run ends: the real drivers
+    over a real socket."""
+    global _shared_wire_server
+    if _shared_wire_server is None:
+        _shared_wire_server = WireServer(Path(tempfile.mkdtemp(prefix="nx-27017-"))).start()
+    return _shared_wire_server
+
+
+@pytest.fixture(scope="session")
+def wire_server() -> WireServer:
+    """The shared nx-27017. A test that turns its failCommand fail point on
+    (the fail_point fixture) has it turned off again afterwards."""
+    return shared_wire_server()
 
 
 @pytest.fixture
@@ -275,6 +287,9 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_sessionfinish(session, exitstatus):
     redis_server.stop_shared()
+    if _shared_wire_server is not None:
+        _shared_wire_server.stop()
+        shutil.rmtree(_shared_wire_server.data, ignore_errors=True)
     # In CI a skipped test means something that should have run did not.
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis_server
-from conftest import MONGODB_URL, TEST_NOW, fresh_database
+from conftest import MONGODB_URL, TEST_NOW, fresh_database, shared_wire_server
 from pymongo import AsyncMongoClient
 
 from sessions import Changes, MemoryStore, MongoStore, SessionRecord
@@ -29,7 +29,7 @@ if MONGODB_URL:
     STORES += ["MongoStore-pymongo-at-MONGODB_URL", "MongoStore-motor-at-MONGODB_URL"]
 
 
-def store_of_kind(kind: str, io_loop, request):
+def store_of_kind(kind: str, io_loop):
     if kind == "MemoryStore":
         yield MemoryStore()
         return
@@ -37,7 +37,7 @@ def store_of_kind(kind: str, io_loop, request):
         yield from redis_server.store(io_loop)
         return
     _, driver, server = kind.split("-", 2)
-    url = MONGODB_URL if server == "at-MONGODB_URL" else request.getfixturevalue("wire_server").url()
+    url = MONGODB_URL if server == "at-MONGODB_URL" else shared_wire_server().url()
     for database in fresh_database(url, io_loop, driver):
         store = MongoStore(database["sessions"])
         io_loop.run_sync(store.create_indexes)
@@ -46,7 +46,7 @@ def store_of_kind(kind: str, io_loop, request):
 
 @pytest.fixture(params=STORES)
 def any_store(request, io_loop):
-    yield from store_of_kind(request.param, io_loop, request)
+    yield from store_of_kind(request.param, io_loop)
 
 
 def record(user: str | None = "demo", data: dict | None = None, **times) -> SessionRecord:
@@ -241,7 +241,7 @@ MONGO_STORES = [kind for kind in STORES if kind.startswith("MongoStore")]
 
 @pytest.fixture(params=MONGO_STORES)
 def mongo_store(request, io_loop):
-    yield from store_of_kind(request.param, io_loop, request)
+    yield from store_of_kind(request.param, io_loop)
 
 
 async def test_a_session_is_one_document_keyed_by_the_digest(mongo_store):
