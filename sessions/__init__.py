@@ -5,7 +5,7 @@ stores/redis, mixin, testing.
 The names are listed here and in stores/__init__.py alike, so that type
 checkers see them; MongoStore and RedisStore load their drivers lazily."""
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import stores
 from .config import SessionConfig
@@ -21,9 +21,6 @@ from .stores import (
     StoreMisconfigured,
     StoreUnavailable,
 )
-
-if TYPE_CHECKING:  # at run time __getattr__ below imports it, with its driver, on first use
-    from .stores.mongo import MongoStore
 
 __version__ = "0.2.0"
 __all__ = [

@@ -222,7 +222,9 @@ async def test_the_store_answers_within_its_own_timeout_whatever_the_driver_wait
 def signed_session_cookie() -> str:
     """What a browser that logged in before the outage still sends."""
     session_id = secrets.token_urlsafe(32)
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", session_id, version=2).decode()
+    return tornado.web.create_signed_value(
+        COOKIE_SECRET, "session", session_id, version=2, clock=lambda: TEST_NOW
+    ).decode()
 
 
 async def test_with_mongodb_down_pages_without_a_session_still_work(browser, unreachable_store):

@@ -163,7 +163,10 @@ def logged_once_with(caplog, advice: str) -> None:
 
 def sign_session_cookie() -> str:
     """What a browser that logged in before the trouble still sends."""
-    return tornado.web.create_signed_value(COOKIE_SECRET, "session", secrets.token_urlsafe(32), version=2).decode()
+    session_id = secrets.token_urlsafe(32)
+    return tornado.web.create_signed_value(
+        COOKIE_SECRET, "session", session_id, version=2, clock=lambda: TEST_NOW
+    ).decode()
 
 
 @pytest.fixture

@@ -4,13 +4,10 @@ first used, so the memory store needs nothing but Tornado."""
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .base import Changes, SessionRecord, SessionStore, StoreError, StoreMisconfigured, StoreUnavailable
 from .memory import MemoryStore, StoreFull
-
-if TYPE_CHECKING:  # at run time __getattr__ below imports it, with its driver, on first use
-    from .mongo import MongoStore
 
 # name: (module, the driver's top-level modules, the package on PyPI that installs it)
 _OPTIONAL = {"MongoStore": ("mongo", {"pymongo", "bson"}, "pymongo"), "RedisStore": ("redis", {"redis"}, "redis")}
