@@ -95,3 +95,13 @@ def test_the_readmes_install_gives_a_site_that_opens_every_store_it_names(tmp_pa
     opened = subprocess.run([python, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert opened.returncode == 0, opened.stderr
     assert opened.stdout.split() == ["MemoryStore", "MongoStore", "MongoStore", "RedisStore"]
+
+
+def test_no_page_or_error_tells_anyone_to_install_tornado_sessions_from_the_package_index():
+    # Not on PyPI: `pip install 'tornado-sessions[redis]'` fails. From a
+    # checkout, `pip install '.[redis]'` or `-r requirements.txt` work.
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md"), *(ROOT / "sessions").rglob("*.py")]
+    pages += [*(ROOT / "serving").glob("*.py"), ROOT / "app.py"]
+    advice = [(page.name, line) for page in pages for line in page.read_text().splitlines() if "pip install" in line]
+    assert advice
+    assert [(name, line) for name, line in advice if re.search(r"pip install \S*tornado-sessions", line)] == []
