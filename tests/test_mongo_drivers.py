@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -105,3 +106,10 @@ def test_no_page_or_error_tells_anyone_to_install_tornado_sessions_from_the_pack
     advice = [(page.name, line) for page in pages for line in page.read_text().splitlines() if "pip install" in line]
     assert advice
     assert [(name, line) for name, line in advice if re.search(r"pip install \S*tornado-sessions", line)] == []
+
+
+def test_the_mongo_extra_installs_pymongo_and_the_motor_extra_adds_motor():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {extra: {re.split(r"[\[<>=]", requirement)[0] for requirement in extras[extra]} for extra in extras}
+    assert names["mongo"] == {"pymongo"}
+    assert names["motor"] == {"pymongo", "motor"}
