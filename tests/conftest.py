@@ -250,7 +250,7 @@ def pytest_report_header(config):
     if MONGODB_URL:
         real_server = f"and at MONGODB_URL {describe_server(MONGODB_URL)}, through PyMongo's AsyncMongoClient and Motor"
     else:
-        real_server = "and no MONGODB_URL: the real-server variants did not run (.ci/run sets one)"
+        real_server = "and no MONGODB_URL: the at-MONGODB_URL variants did not run"
     redis = "RedisStore on a real redis-server" if Path(redis_server.REDIS_SERVER).exists() else "no redis-server"
     return (
         "session stores tested: MemoryStore, MongoStore on nx-27017 started by the tests (a MongoDB wire-protocol "
