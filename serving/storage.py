@@ -188,7 +188,7 @@ async def create_indexes(
     client = store.collection.database.client
     hosts = describe_hosts(client)
     down_since: float | None = None
-    reported = False
+    ever_answered = reported = False
     while True:
         try:
             await store.create_indexes()
@@ -200,13 +200,14 @@ async def create_indexes(
                     "MongoDB unreachable at %s (%s). Serving anyway; pages that need a session answer 503", hosts, e
                 )
                 down_since = now
-            elif not reported and now - down_since >= REPLICA_SET_PATIENCE_SECONDS:
+            elif not (ever_answered or reported) and now - down_since >= REPLICA_SET_PATIENCE_SECONDS:
                 reported = report_replica_set_unanswered(client, hosts)
             await asyncio.sleep(retry_every)
             continue
         if down_since is not None:
             log.info("MongoDB at %s is answering again", hosts)
             down_since = None
+        ever_answered = True  # from now on, no answer is an outage
         await asyncio.sleep(recheck_every)
 
 
