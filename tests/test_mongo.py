@@ -151,9 +151,9 @@ async def test_login_over_a_visitor_session_inserts_then_deletes_the_old_one(
     assert sent_to(counted_store[0].collection, sent, mark) == ["find", "insert", "delete"]
 
 
-# Faults. MongoDB cannot be installed here, so "down" is either a real
-# driver pointed at a port where nothing listens, or (to bring it back
-# without a restart) the collection wrapper raising the driver's errors.
+# Faults: "down" is a real driver pointed at a port where nothing listens;
+# failures midway (and recovery without a restart), further below, are
+# nx-27017's error answers through its fail point.
 
 
 @pytest.fixture

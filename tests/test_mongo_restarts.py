@@ -1,6 +1,6 @@
 """MongoDB stopping, starting and being wiped under a running site: the real
 app on a real socket, its store opened from a URL as `--session-store` does,
-through Motor and through PyMongo's AsyncMongoClient, against a wire server
+through PyMongo's AsyncMongoClient and through Motor, against a wire server
 of the test's own (nx-27017, tests/mongo_wire_server.py)."""
 
 from __future__ import annotations
