@@ -99,9 +99,11 @@ class MongoStore:
         code: int | None = getattr(error, "code", None)
         too_large = isinstance(error, DocumentTooLarge) or code in (10334, 17419)
         advice = _TOO_LARGE if too_large else _ADVICE.get(code or 0, "retrying will not help; see the cause")
-        message = f"MongoDB: {type(error).__name__} ({code}): {error}; {advice}"
-        if message not in self._reported:
-            self._reported.add(message)
+        details = getattr(error, "details", None) or {}
+        message = f"MongoDB: {type(error).__name__} ({code}): {details.get('errmsg', error)}; {advice}"
+        # Once per kind: the text varies (a document's size, a server's timestamps).
+        if (kind := f"{type(error).__name__} {code}") not in self._reported:
+            self._reported.add(kind)
             log.error("Session store: %s", message)
         return StoreMisconfigured(message)
 
