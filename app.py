@@ -48,7 +48,7 @@ define(
 )
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
-define("mongodb_driver", default="motor", help="motor, or pymongo for PyMongo's AsyncMongoClient (Motor's successor)")
+define("mongodb_driver", default="pymongo", help="pymongo (PyMongo's AsyncMongoClient) or motor (end of life)")
 define(
     "login_failure_table",
     default=100_000,

@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
+import time
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pymongo
 import pymongo.errors
-from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo import monitoring
 
 from auth.login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
 from auth.throttle import seconds_to_wait
@@ -30,18 +30,31 @@ except ModuleNotFoundError:
 
 log = logging.getLogger("app")
 
-# Motor reached end of life in May 2026; PyMongo's own async client has the
-# same API and replaces it.
-DRIVERS = {"motor": AsyncIOMotorClient, "pymongo": pymongo.AsyncMongoClient}
-# A login acknowledged by a majority of a replica set survives a failover; with
-# w=1 (the default on some topologies, and a cluster-wide setting) it may not.
-# The primary has every write acknowledged so. A URL's own ?w= or
-# ?readPreference= still wins.
-PINNED_URL_OPTIONS = {"w": "majority", "readPreference": "primary"}
+# PyMongo's AsyncMongoClient by default; Motor (end of life since May 2026,
+# same API) only when asked for, and only then imported.
+DRIVERS = ("pymongo", "motor")
+# What sessions rely on, whatever the URL says. A session read from a
+# secondary may lack its last write; a login acknowledged by fewer than a
+# majority may vanish in a failover; a write cut off by an election is
+# retried once on the new primary (the server applies it once).
+REQUIRED_URL_OPTIONS = {
+    "readPreference": ("primary", "sessions are read from the primary only: a secondary may lag behind the last write"),
+    "w": (
+        "majority",
+        "session writes wait for a majority: a login fewer members acknowledged can vanish in a failover",
+    ),
+    "retryWrites": ("true", "a write cut off by an election or a dropped connection is retried on the new primary"),
+}
+# Connections per process: PyMongo's own default, said here because a full
+# pool makes a request wait (up to --store-timeout) rather than fail.
+MAX_POOL_SIZE = 100
 INDEX_RECHECK_SECONDS = 60
+# How long a replicaSet= may go unanswered before it is reported as a likely
+# mistake in the URL rather than an outage.
+REPLICA_SET_PATIENCE_SECONDS = 60
 
 
-def open_store(url: str, timeout: float = 3.0, driver: str = "motor") -> SessionStore:
+def open_store(url: str, timeout: float = 3.0, driver: str = "pymongo") -> SessionStore:
     if url == "memory":
         return MemoryStore()
     if url.startswith(("redis://", "rediss://")):
@@ -58,30 +71,72 @@ def open_store(url: str, timeout: float = 3.0, driver: str = "motor") -> Session
     return MongoStore(collection, timeout=timeout + 1)
 
 
-def open_client(url: str, timeout: float = 3.0, driver: str = "motor", **driver_options: Any) -> Any:
-    if driver not in DRIVERS:
-        raise SystemExit(f"--mongodb-driver: expected one of {', '.join(DRIVERS)}, got {driver!r}")
-    in_url = {option.split("=", 1)[0].lower() for option in re.split("[&;]", urllib.parse.urlsplit(url).query)}
-    pinned = {name: value for name, value in PINNED_URL_OPTIONS.items() if name.lower() not in in_url}
+def open_client(url: str, timeout: float = 3.0, driver: str = "pymongo", **driver_options: Any) -> Any:
+    client_class = mongodb_client_class(driver)
+    in_url = url_options(url)
+    for name, (required, why) in REQUIRED_URL_OPTIONS.items():
+        given = in_url.get(name.lower(), required)
+        if given.lower() != required:
+            raise SystemExit(f"--session-store: {name}={given} in the MongoDB URL: {why}. Remove it from the URL")
     timeout_ms = int(timeout * 1000)
+    # A request that finds every pooled connection busy waits for one, as
+    # long as it would wait for the server; a URL's own pool options win.
+    pool = {"maxPoolSize": MAX_POOL_SIZE, "waitQueueTimeoutMS": timeout_ms}
+    settings = {name: value for name, value in pool.items() if name.lower() not in in_url}
+    settings.update({name: value for name, (value, _) in REQUIRED_URL_OPTIONS.items()}, **driver_options)
+    settings["event_listeners"] = [Heartbeats(), *driver_options.get("event_listeners", [])]
     try:
-        return DRIVERS[driver](
+        return client_class(
             url,
             tz_aware=True,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             socketTimeoutMS=timeout_ms,
-            **pinned,
-            **driver_options,
+            **settings,
         )
     except (pymongo.errors.ConfigurationError, ValueError) as e:
         raise SystemExit(f"--session-store: not a usable MongoDB URL: {e}") from None
 
 
+def mongodb_client_class(driver: str) -> Any:
+    if driver == "pymongo":
+        return pymongo.AsyncMongoClient
+    if driver != "motor":
+        raise SystemExit(f"--mongodb-driver: expected one of {', '.join(DRIVERS)}, got {driver!r}")
+    try:
+        from motor.motor_asyncio import AsyncIOMotorClient
+    except ModuleNotFoundError:
+        raise SystemExit("--mongodb-driver=motor needs Motor: pip install -r requirements.txt") from None
+    return AsyncIOMotorClient
+
+
+def url_options(url: str) -> dict[str, str]:
+    """The URL's options, names in lower case (MongoDB's are case-insensitive)."""
+    pairs = urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query.replace(";", "&"))
+    return {name.lower(): value for name, value in pairs}
+
+
+class Heartbeats(monitoring.ServerHeartbeatListener):
+    """What each server said it is when last asked: a replicaSet= naming a
+    set the servers are not in is then told apart from an outage."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, int], tuple[int, str | None]] = {}
+
+    def started(self, event: monitoring.ServerHeartbeatStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.ServerHeartbeatSucceededEvent) -> None:
+        self.answers[event.connection_id] = (event.reply.server_type, event.reply.replica_set_name)
+
+    def failed(self, event: monitoring.ServerHeartbeatFailedEvent) -> None:
+        self.answers.pop(event.connection_id, None)
+
+
 def open_redis_store(url: str, timeout: float) -> SessionStore:
     """redis://[[user]:password@]host[:port][/db], or rediss:// for TLS."""
     if RedisStore is None:
-        raise SystemExit("--session-store: Redis needs the redis package: pip install 'tornado-sessions[redis]'")
+        raise SystemExit("--session-store: Redis needs the redis package: pip install -r requirements.txt")
     database = urllib.parse.urlsplit(url).path.strip("/")
     if database and not database.isdigit():  # redis-py would quietly use database 0
         raise SystemExit(f"--session-store: a Redis database is a number, as in redis://host:6379/0, not {database!r}")
@@ -108,6 +163,12 @@ def open_login_failures(store: SessionStore, table_size: int = 100_000) -> Login
     return MemoryLoginFailures(seconds_to_wait, table_size)
 
 
+SERVER_KINDS = {
+    pymongo.server_type.SERVER_TYPE.Standalone: "a standalone server, in no replica set",
+    pymongo.server_type.SERVER_TYPE.Mongos: "a mongos (a sharded cluster)",
+}
+
+
 def describe_hosts(client: Any) -> str:
     """The servers the client tries, as host:port: never the URL, which may hold a password."""
     servers = sorted(client.topology_description.server_descriptions(), key=str)
@@ -119,29 +180,62 @@ async def create_indexes(
     failures: MongoLoginFailures,
     recheck_every: float = INDEX_RECHECK_SECONDS,
     retry_every: float = 1,
+    clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Runs beside the server for its whole life, so a database that is down
     does not stop the site from starting; and it checks the indexes again
     now and then, because a database restored or wiped while the site runs
     would otherwise keep its sessions without a TTL index until a restart."""
-    hosts = describe_hosts(store.collection.database.client)
-    down = False
+    client = store.collection.database.client
+    hosts = describe_hosts(client)
+    down_since: float | None = None
+    ever_answered = reported = False
     while True:
         try:
             await store.create_indexes()
             await failures.create_indexes()
         except StoreUnavailable as e:
-            if not down:
+            now = clock()
+            if down_since is None:
                 log.warning(
                     "MongoDB unreachable at %s (%s). Serving anyway; pages that need a session answer 503", hosts, e
                 )
-                down = True
+                down_since = now
+            elif not (ever_answered or reported) and now - down_since >= REPLICA_SET_PATIENCE_SECONDS:
+                reported = report_replica_set_unanswered(client, hosts)
             await asyncio.sleep(retry_every)
             continue
-        if down:
+        if down_since is not None:
             log.info("MongoDB at %s is answering again", hosts)
-            down = False
+            down_since = None
+        ever_answered = True  # from now on, no answer is an outage
         await asyncio.sleep(recheck_every)
+
+
+def report_replica_set_unanswered(client: Any, hosts: str) -> bool:
+    """Logs why a replicaSet= has never answered, once; False if the URL names no set."""
+    set_name = client.options.replica_set_name
+    if set_name is None:
+        return False
+    answers = next(
+        (listener.answers for listener in client.options.event_listeners if isinstance(listener, Heartbeats)), {}
+    )
+    said = {
+        f"{host}:{port} is a member of replica set {name!r}"
+        if name
+        else f"{host}:{port} is {SERVER_KINDS.get(kind, 'not a replica set member')}"
+        for (host, port), (kind, name) in answers.items()
+        if name != set_name
+    }
+    log.error(
+        "MongoDB: no member of replica set %r has answered at %s for %d s%s. Most likely the URL is wrong: "
+        "replicaSet= must be the set's name (rs.conf()._id in mongosh), and a standalone server or a mongos takes none",
+        set_name,
+        hosts,
+        REPLICA_SET_PATIENCE_SECONDS,
+        f" ({'; '.join(sorted(said))})" if said else "",
+    )
+    return True
 
 
 @contextlib.asynccontextmanager

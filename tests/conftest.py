@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
+import tempfile
 import time
 import urllib.parse
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import redis_server
 from mongo_wire_server import WireServer
-from mongomock_motor import AsyncMongoMockClient
 from tornado.httpclient import HTTPResponse
 from tornado.httputil import HTTPHeaders
 
@@ -55,19 +57,24 @@ def store() -> MemoryStore:
     return MemoryStore()
 
 
-@pytest.fixture
-def shared_database():
-    """One in-process MongoDB (mongomock-motor) for tests that run two servers on it."""
-    return AsyncMongoMockClient(tz_aware=True)["tornado_sessions"]
+_shared_wire_server: WireServer | None = None
+
+
+def shared_wire_server() -> WireServer:
+    """nx-27017, a MongoDB wire-protocol server (tests/mongo_wire_server.py),
+    started on first use and stopped when the run ends: the real drivers
+    over a real socket."""
+    global _shared_wire_server
+    if _shared_wire_server is None:
+        _shared_wire_server = WireServer(Path(tempfile.mkdtemp(prefix="nx-27017-"))).start()
+    return _shared_wire_server
 
 
 @pytest.fixture(scope="session")
-def wire_server(tmp_path_factory):
-    """nx-27017, a MongoDB wire-protocol server (tests/mongo_wire_server.py),
-    for the whole run: the real drivers over a real socket."""
-    server = WireServer(tmp_path_factory.mktemp("mongodb")).start()
-    yield server
-    server.stop()
+def wire_server() -> WireServer:
+    """The shared nx-27017. A test that turns its failCommand fail point on
+    (the fail_point fixture) has it turned off again afterwards."""
+    return shared_wire_server()
 
 
 @pytest.fixture
@@ -82,6 +89,43 @@ def stoppable_wire_server(tmp_path):
 def real_mongodb_url(request) -> str:
     """The server at MONGODB_URL (a real mongod, or CI's nx-27017), else the tests' own nx-27017."""
     return MONGODB_URL or request.getfixturevalue("wire_server").url()
+
+
+def fresh_database(url: str, io_loop, driver: str = "pymongo", **driver_options):
+    """A database of its own at `url`, through the site's client settings
+    (made inside the running event loop); dropped and closed afterwards."""
+    from serving.storage import open_client
+
+    client = open_client(url, timeout=5, driver=driver, **driver_options)
+    database = client[f"test_{uuid.uuid4().hex}"]
+    yield database
+
+    async def drop_and_close():
+        await client.drop_database(database.name)
+        closing = client.close()
+        if closing is not None:  # PyMongo's close() is a coroutine, Motor's is not
+            await closing
+
+    io_loop.run_sync(drop_and_close)
+
+
+@pytest.fixture
+def wire_database(wire_server, io_loop):
+    """A database of its own on the tests' nx-27017, through PyMongo's AsyncMongoClient."""
+    yield from fresh_database(wire_server.url(), io_loop)
+
+
+@pytest.fixture
+def fail_point(wire_server):
+    """wire_server.fail: mongod's failCommand fail point, turned off after the test."""
+    yield wire_server.fail
+    wire_server.fail([], "off")
+
+
+@pytest.fixture
+def shared_database(wire_database):
+    """One MongoDB database (on nx-27017) for tests that run two servers on it."""
+    return wire_database
 
 
 @pytest.fixture
@@ -204,13 +248,14 @@ def new_browser(http_client, base_url):
 
 def pytest_report_header(config):
     if MONGODB_URL:
-        real_server = f"and at MONGODB_URL {describe_server(MONGODB_URL)}, through Motor and PyMongo's AsyncMongoClient"
+        real_server = f"and at MONGODB_URL {describe_server(MONGODB_URL)}, through PyMongo's AsyncMongoClient and Motor"
     else:
-        real_server = "and no MONGODB_URL: the real-server variants did not run (.ci/run sets one)"
+        real_server = "and no MONGODB_URL: the at-MONGODB_URL variants did not run"
     redis = "RedisStore on a real redis-server" if Path(redis_server.REDIS_SERVER).exists() else "no redis-server"
     return (
-        "session stores tested: MemoryStore, MongoStore on mongomock-motor, on nx-27017 started by the tests "
-        f"(restarts, wipes, processes), {real_server}; {redis}"
+        "session stores tested: MemoryStore, MongoStore on nx-27017 started by the tests (a MongoDB wire-protocol "
+        "server on SQLite with our fixes, not mongod) through PyMongo's AsyncMongoClient and Motor, "
+        f"{real_server}; {redis}"
     )
 
 
@@ -242,6 +287,9 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_sessionfinish(session, exitstatus):
     redis_server.stop_shared()
+    if _shared_wire_server is not None:
+        _shared_wire_server.stop()
+        shutil.rmtree(_shared_wire_server.data, ignore_errors=True)
     # In CI a skipped test means something that should have run did not.
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []

@@ -23,6 +23,11 @@ docs/mongodb-testing.md for what each broke):
   answered findAndModify with success and no document whatever went wrong.
 - A projection such as {"data.visits": 1} answered {"data.visits": 2}, a
   field with a dot in its name, where MongoDB answers {"data": {"visits": 2}}.
+
+And two additions: mongod's failCommand fail point (`FailCommand`, and
+`WireServer.fail()`), so that the real drivers receive a primary stepping
+down, a shutdown, an election or a refused privilege over the wire; and
+--replica-set NAME, to answer as the primary of a one-member replica set.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ import argparse
 import asyncio
 import copy
 import logging
+import math
 import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +126,98 @@ def patch_neosqlite() -> None:
     AggregationMixin._apply_projection = _apply_projection
 
 
-def patch_nx_27017() -> None:
+def patch_nx_27017(replica_set: dict[str, Any] | None = None) -> None:
     from nx_27017.handler import NeoSQLiteHandler
 
-    handle_command = NeoSQLiteHandler.handle_command
+    def answering_with_codes(handle):
+        def handle_with_codes(self, msg):
+            command = next((doc for kind, doc in msg["sections"] if kind == "body"), None) or {}
+            if replica_set and command.keys() & {"hello", "isMaster", "ismaster"}:
+                request_id, reply = handle(self, msg)
+                return request_id, {**reply, **replica_set}
+            if "configureFailPoint" in command:
+                return msg["request_id"], FAIL_POINT.configure(command)
+            failure = FAIL_POINT.failure_for(command)
+            if failure is not None and "writeConcernError" not in failure:
+                return msg["request_id"], failure
+            try:
+                request_id, reply = handle(self, msg)
+            except CommandFailed as e:
+                return msg["request_id"], {"ok": 0, "errmsg": str(e), "code": e.code, "codeName": e.code_name}
+            return request_id, {**reply, **failure} if failure and reply.get("ok") else reply
 
-    def handle_command_with_codes(self, msg):
-        try:
-            return handle_command(self, msg)
-        except CommandFailed as e:
-            return msg["request_id"], {"ok": 0, "errmsg": str(e), "code": e.code, "codeName": e.code_name}
+        return handle_with_codes
 
-    NeoSQLiteHandler.handle_command = handle_command_with_codes
+    NeoSQLiteHandler.handle_command = answering_with_codes(NeoSQLiteHandler.handle_command)
+    NeoSQLiteHandler.handle_insert = answering_with_codes(NeoSQLiteHandler.handle_insert)
+
+
+class FailCommand:
+    """mongod's failCommand fail point (what the drivers' own test suites use
+    to get a server's errors on demand), as far as the tests need it:
+
+        {configureFailPoint: "failCommand", mode: {times: N} | "alwaysOn" | "off",
+         data: {failCommands: [...], errorCode: N, errorLabels: [...],
+                writeConcernError: {...}, namespace: "db.collection"}}
+
+    A command it fails is answered with that error and not run, except that
+    a writeConcernError is added to the reply of a command that did run, as
+    mongod reports a write it made but could not replicate in time.
+
+    Started with --replica-set NAME, the server answers `hello` as the primary
+    of a one-member replica set, so that the drivers use retryable writes."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # nx-27017 handles commands on threads
+        self.times: float = 0
+        self.data: dict[str, Any] = {}
+
+    def configure(self, command: dict[str, Any]) -> dict[str, Any]:
+        if command["configureFailPoint"] != "failCommand":
+            return {"ok": 0, "errmsg": "only the failCommand fail point is known here", "code": 2}
+        mode = command.get("mode", "off")
+        with self.lock:
+            self.times = mode["times"] if isinstance(mode, dict) else {"alwaysOn": math.inf, "off": 0}[mode]
+            self.data = command.get("data", {})
+        return {"ok": 1}
+
+    def failure_for(self, command: dict[str, Any]) -> dict[str, Any] | None:
+        name = next(iter(command), "")
+        with self.lock:
+            data = self.data
+            if self.times <= 0 or name not in data.get("failCommands", ()):
+                return None
+            namespace = data.get("namespace")
+            if namespace is not None and namespace != f"{command.get('$db')}.{command[name]}":
+                return None
+            self.times -= 1
+        if "writeConcernError" in data:
+            return {"writeConcernError": data["writeConcernError"]}
+        code = data["errorCode"]
+        failure = {"ok": 0, "errmsg": "Failing command via 'failCommand' failpoint", "code": code}
+        failure["codeName"] = CODE_NAMES.get(code, "")
+        # As mongod 4.4+ does: a retryable write (one with a txnNumber) that
+        # failed for a reason worth retrying says so, unless told otherwise.
+        retryable = "txnNumber" in command and code in RETRYABLE_CODES
+        labels = data.get("errorLabels", ["RetryableWriteError"] if retryable else [])
+        return {**failure, "errorLabels": labels} if labels else failure
+
+
+FAIL_POINT = FailCommand()
+RETRYABLE_CODES = {6, 7, 89, 91, 134, 189, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436}
+CODE_NAMES = {
+    6: "HostUnreachable",
+    13: "Unauthorized",
+    18: "AuthenticationFailed",
+    85: "IndexOptionsConflict",
+    89: "NetworkTimeout",
+    91: "ShutdownInProgress",
+    189: "PrimarySteppedDown",
+    10107: "NotWritablePrimary",
+    10334: "BSONObjectTooLarge",
+    11600: "InterruptedAtShutdown",
+    11602: "InterruptedDueToReplStateChange",
+}
 
 
 def _sub_document(document: dict, path: str, *, create: bool) -> dict | None:
@@ -179,11 +266,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data", type=Path, required=True, help="directory for the SQLite files, one per database")
+    parser.add_argument("--replica-set", help="answer as the primary of a one-member replica set of this name")
     args = parser.parse_args()
     logging.basicConfig(format="nx-27017 %(levelname)s %(name)s: %(message)s")
     logging.getLogger("neosqlite").setLevel(logging.ERROR)  # it warns of each query it runs the slower way
     patch_neosqlite()
-    patch_nx_27017()
+    me = f"127.0.0.1:{args.port}"
+    replica_set = {"setName": args.replica_set, "hosts": [me], "primary": me, "me": me, "setVersion": 1}
+    patch_nx_27017(replica_set if args.replica_set else None)
     asyncio.run(serve(args.port, args.data))
 
 
@@ -191,9 +281,10 @@ class WireServer:
     """The server above in a process of its own: stop it, start it again on
     the same port and data, or wipe its data, as a test needs."""
 
-    def __init__(self, data: Path, port: int | None = None) -> None:
+    def __init__(self, data: Path, port: int | None = None, replica_set: str | None = None) -> None:
         self.data = data
         self.port = port or free_port()
+        self.replica_set = replica_set
         self.process: subprocess.Popen | None = None
 
     def url(self, database: str = "tornado_sessions") -> str:
@@ -201,6 +292,7 @@ class WireServer:
 
     def start(self) -> WireServer:
         command = [sys.executable, __file__, f"--port={self.port}", f"--data={self.data}"]
+        command += [f"--replica-set={self.replica_set}"] if self.replica_set else []
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         line = self.process.stdout.readline()
         if READY not in line:
@@ -219,6 +311,15 @@ class WireServer:
             self.process.wait()
         self.process.stdout.close()
         self.process = None
+
+    def fail(self, commands: list[str], mode: dict[str, int] | str = "alwaysOn", **data: Any) -> None:
+        """Turns the failCommand fail point on for `commands` (off: `fail([], "off")`)."""
+        import pymongo
+
+        with pymongo.MongoClient(self.url(), serverSelectionTimeoutMS=5000) as client:
+            client.admin.command(
+                "configureFailPoint", "failCommand", mode=mode, data={"failCommands": commands, **data}
+            )
 
     def wipe(self) -> None:
         """Drop every database, as an operator restoring an empty backup would."""

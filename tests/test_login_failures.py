@@ -1,7 +1,8 @@
 """The login throttle's counts, on every backend: memory (bounded, never
-washed out by a flood, never filled against everyone), MongoDB on
-mongomock-motor and on a real server when MONGODB_URL is set, and Redis on a
-real redis-server. Times are passed in: the clock is the test's."""
+washed out by a flood, never filled against everyone), MongoDB on the tests'
+nx-27017 (a wire-protocol server, not mongod) and on the server at
+MONGODB_URL when it is set, and Redis on a real redis-server. Times are
+passed in: the clock is the test's."""
 
 from __future__ import annotations
 
@@ -11,25 +12,22 @@ import random
 import socket
 import subprocess
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
 import redis_server
-from conftest import MONGODB_URL, TEST_NOW
-from mongomock_motor import AsyncMongoMockClient
+from conftest import MONGODB_URL, TEST_NOW, fresh_database
 
 from auth.login_failures import FORGET_AFTER, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
 from auth.throttle import FIRST_WAIT, FREE_ATTEMPTS, seconds_to_wait
-from serving.storage import close_store, open_client
 from sessions import MongoStore
 
 pytestmark = pytest.mark.gen_test
 
 NOW = TEST_NOW  # a year ahead of the real clock, so a real server's TTL index leaves the counts alone
-BACKENDS = ["memory", "mongomock", "redis"]
+BACKENDS = ["memory", "mongodb-nx-27017", "redis"]
 if MONGODB_URL:
-    BACKENDS += ["motor-real-server", "pymongo-real-server"]
+    BACKENDS += ["mongodb-at-MONGODB_URL"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -41,18 +39,11 @@ def failures(request, io_loop):
         for store in redis_server.store(io_loop):
             yield RedisLoginFailures(store)
         return
-    if request.param == "mongomock":
-        database = AsyncMongoMockClient(tz_aware=True)["tests"]
-        yield MongoLoginFailures(MongoStore(database["sessions"]), database["sessions_login_failures"])
-        return
-    client = open_client(MONGODB_URL, timeout=5, driver=request.param.split("-")[0])
-    collection = client.get_default_database("tornado_sessions_test")[f"failures_{uuid.uuid4().hex}"]
-    store = MongoStore(collection)
-    counts = MongoLoginFailures(store, collection)
-    io_loop.run_sync(counts.create_indexes)
-    yield counts
-    io_loop.run_sync(collection.drop)
-    io_loop.run_sync(lambda: close_store(store))
+    url = MONGODB_URL if request.param == "mongodb-at-MONGODB_URL" else request.getfixturevalue("wire_server").url()
+    for database in fresh_database(url, io_loop):
+        counts = MongoLoginFailures(MongoStore(database["sessions"]), database["sessions_login_failures"])
+        io_loop.run_sync(counts.create_indexes)
+        yield counts
 
 
 async def test_failures_count_up_per_account_and_clear(failures):

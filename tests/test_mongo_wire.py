@@ -121,3 +121,19 @@ def test_test_clocks_start_a_year_ahead_so_real_ttl_indexes_spare_test_records()
     # would have the server delete test records in the middle of a test.
     a_year_from_now = time.time() + 360 * 86400
     assert min(FakeClock().now, test_stores.NOW, test_login_failures.NOW) > a_year_from_now
+
+
+async def test_the_fail_point_fails_the_named_commands_as_often_as_asked_in_its_namespace_only(collection, fail_point):
+    await collection.insert_one({"_id": "k"})
+    other = collection.database[f"{collection.name}_other"]
+    fail_point(["find"], {"times": 2}, errorCode=13, namespace=collection.full_name)
+    assert await other.find_one({}) is None, "another collection: not failed"
+    for _ in range(2):
+        with pytest.raises(OperationFailure) as refused:
+            await collection.find_one({})
+        assert (refused.value.code, refused.value.details["codeName"]) == (13, "Unauthorized")
+    assert await collection.find_one({}) == {"_id": "k"}, "after two failures, the command runs again"
+    fail_point(["insert"], errorCode=13)
+    fail_point([], "off")
+    await collection.insert_one({"_id": "k2"})
+    await other.drop()

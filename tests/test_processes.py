@@ -2,9 +2,10 @@
 signals, several workers on one port, and two servers sharing one store.
 
 Two servers sharing sessions need a store both can reach: two Tornado servers
-in this process over one mongomock-motor database, and two `python app.py`
-processes over a real MongoDB server (the one at MONGODB_URL, else the tests'
-own nx-27017), through Motor and through PyMongo's AsyncMongoClient.
+in this process over one database on the tests' nx-27017, and two `python
+app.py` processes over the server at MONGODB_URL, else the tests' own
+nx-27017 (a wire-protocol server, not mongod), through PyMongo's
+AsyncMongoClient and through Motor.
 """
 
 from __future__ import annotations

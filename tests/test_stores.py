@@ -1,7 +1,8 @@
-"""One test suite for every session store: MemoryStore, MongoStore on
-mongomock-motor, and MongoStore on a real MongoDB server (through Motor and
-through PyMongo's AsyncMongoClient) when MONGODB_URL is set. The test IDs say
-which store ran, e.g. test_create_then_load[MongoStore-mongomock]."""
+"""One test suite for every session store: MemoryStore, RedisStore on a real
+redis-server, MongoStore through PyMongo's AsyncMongoClient and through Motor
+on nx-27017 (the tests' MongoDB wire-protocol server, not mongod), and on the
+server at MONGODB_URL when it is set. The test IDs say which store ran, e.g.
+test_create_then_load[MongoStore-pymongo-nx-27017]."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from datetime import UTC, datetime
 
 import pytest
 import redis_server
-from conftest import MONGODB_URL, TEST_NOW, FakeClock
-from mongomock_motor import AsyncMongoMockClient
+from conftest import MONGODB_URL, TEST_NOW, FakeClock, fresh_database, shared_wire_server
+from pymongo import AsyncMongoClient
 
-from serving.storage import close_store, open_client
 from sessions import Changes, MemoryStore, MongoStore, Session, SessionConfig, SessionRecord, store_key
 
 pytestmark = pytest.mark.gen_test
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.gen_test
 # expiry (Redis) deletes by its own clock, and would take records stamped in
 # the past at once.
 NOW = TEST_NOW
-STORES = ["MemoryStore", "MongoStore-mongomock", "RedisStore"]
+STORES = ["MemoryStore", "MongoStore-pymongo-nx-27017", "MongoStore-motor-nx-27017", "RedisStore"]
 if MONGODB_URL:
-    STORES += ["MongoStore-motor-real-server", "MongoStore-pymongo-real-server"]
+    STORES += ["MongoStore-pymongo-at-MONGODB_URL", "MongoStore-motor-at-MONGODB_URL"]
 
 
 def store_of_kind(kind: str, io_loop):
@@ -35,20 +35,12 @@ def store_of_kind(kind: str, io_loop):
     if kind == "RedisStore":
         yield from redis_server.store(io_loop)
         return
-    if kind == "MongoStore-mongomock":
-        yield MongoStore(AsyncMongoMockClient(tz_aware=True)["tests"]["sessions"])
-        return
-    # The site's own client settings, made inside the running event loop.
-    client = open_client(MONGODB_URL, timeout=5, driver=kind.split("-")[1])
-    store = MongoStore(client.get_default_database("tornado_sessions_test")[f"sessions_{uuid.uuid4().hex}"])
-
-    async def drop_and_close():
-        await store.collection.drop()
-        await close_store(store)
-
-    io_loop.run_sync(store.create_indexes)
-    yield store
-    io_loop.run_sync(drop_and_close)
+    _, driver, server = kind.split("-", 2)
+    url = MONGODB_URL if server == "at-MONGODB_URL" else shared_wire_server().url()
+    for database in fresh_database(url, io_loop, driver):
+        store = MongoStore(database["sessions"])
+        io_loop.run_sync(store.create_indexes)
+        yield store
 
 
 @pytest.fixture(params=STORES)
@@ -199,34 +191,19 @@ async def test_an_update_returns_the_values_after_it_and_applies_everything_toge
     assert loaded.data == {"visits": 3, "theme": "dark", "log": ["x"]} and loaded.last_seen == NOW + 5
 
 
-def on_mongomock(store) -> bool:
-    return isinstance(store, MongoStore) and isinstance(store.collection.database.client, AsyncMongoMockClient)
-
-
 @pytest.mark.parametrize("operation", ["increment", "append"])
 async def test_increment_or_append_onto_the_wrong_type_raises_and_changes_nothing(any_store, operation):
     await any_store.create(key(), record(data={"name": "Zoë", "visits": 1}))
     wrong_key = {"increment": "name", "append": "visits"}[operation]
-    changes = Changes(**{operation: {wrong_key: 1}})
-    # mongomock applies one operator after another, not atomically, and
-    # fails $push onto a number with an AttributeError of its own.
-    mock = on_mongomock(any_store)
-    if not mock:
-        changes.set = {"theme": "dark"}
-    with pytest.raises((TypeError, AttributeError) if mock and operation == "append" else TypeError):
+    changes = Changes(**{operation: {wrong_key: 1}}, set={"theme": "dark"})
+    with pytest.raises(TypeError):
         await any_store.update(key(), changes)
     assert (await any_store.load(key(), NOW)).data == {"name": "Zoë", "visits": 1}
 
 
-# mongomock's integers have no 64-bit limit; a real MongoDB refuses (the real-server variants).
-@pytest.fixture(params=[kind for kind in STORES if kind != "MongoStore-mongomock"])
-def store_with_64_bit_integers(request, io_loop):
-    yield from store_of_kind(request.param, io_loop)
-
-
 @pytest.mark.parametrize("start,by", [(2**63 - 1, 1), (-(2**63), -1)])
-async def test_an_increment_past_64_bits_raises_and_changes_nothing(store_with_64_bit_integers, start, by):
-    store = store_with_64_bit_integers
+async def test_an_increment_past_64_bits_raises_and_changes_nothing(any_store, start, by):
+    store = any_store
     await store.create(key(), record(data={"visits": start}))
     with pytest.raises((ValueError, TypeError)):
         await store.update(key(), Changes(increment={"visits": by}))
@@ -288,7 +265,7 @@ async def test_indexes_expire_sessions_and_find_users(mongo_store):
     await mongo_store.create_indexes()  # again, as every start-up does
     sessions = {tuple(i["key"]): i for i in (await mongo_store.collection.index_information()).values()}
     assert sessions[(("expires", 1),)]["expireAfterSeconds"] == 0
-    assert (("user", 1),) in sessions
+    assert (("user", 1), ("expires", 1)) in sessions, "a user's live sessions found through the index"
 
 
 @pytest.mark.parametrize("value", [{"$ne": None}, {"$gt": ""}, ["a"], 1, None, b"bytes"])
@@ -333,12 +310,15 @@ async def test_a_document_missing_fields_reads_as_missing(mongo_store):
     assert await mongo_store.find_by_user("demo", NOW) == {}
 
 
-async def test_a_client_without_tz_aware_reads_times_as_utc():
-    store = MongoStore(AsyncMongoMockClient()["tests"]["sessions"])
+async def test_a_client_without_tz_aware_reads_times_as_utc(wire_server):
+    client = AsyncMongoClient(wire_server.url())
+    store = MongoStore(client[f"test_{uuid.uuid4().hex}"]["sessions"])
     stored = record(created=NOW + 0.5)
     await store.create(key(), stored)
     assert (await store.collection.find_one({}))["created"].tzinfo is None
     assert await store.load(key(), NOW) == stored
+    await client.drop_database(store.collection.database.name)
+    await client.close()
 
 
 async def test_a_login_past_max_sessions_per_user_ends_the_oldest(any_store):

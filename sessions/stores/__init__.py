@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from .mongo import MongoStore
     from .redis import RedisStore
 
-# name: (module, the driver's top-level modules, the extra that installs it)
-_OPTIONAL = {"MongoStore": ("mongo", {"pymongo", "bson"}, "mongo"), "RedisStore": ("redis", {"redis"}, "redis")}
+# name: (module, the driver's top-level modules, the package on PyPI that installs it)
+_OPTIONAL = {"MongoStore": ("mongo", {"pymongo", "bson"}, "pymongo"), "RedisStore": ("redis", {"redis"}, "redis")}
 
 __all__ = [
     "Changes",
@@ -34,10 +34,10 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _OPTIONAL:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module, drivers, extra = _OPTIONAL[name]
+    module, drivers, package = _OPTIONAL[name]
     try:
         return getattr(importlib.import_module(f".{module}", __name__), name)
     except ModuleNotFoundError as e:
         if e.name is None or e.name.split(".")[0] not in drivers:
             raise
-        raise ImportError(f"{name} needs its driver: pip install 'tornado-sessions[{extra}]'") from e
+        raise ImportError(f"{name} needs its driver: pip install {package}") from e

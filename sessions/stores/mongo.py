@@ -1,14 +1,16 @@
 """MongoStore: sessions in MongoDB, shared by every process of the site.
 
-It takes a collection from Motor's ``AsyncIOMotorClient`` or PyMongo's
-``AsyncMongoClient``; both have the same async collection API. One document
-per session, ``_id`` being the store key: a digest of the session ID, never the ID:
+It takes a collection from PyMongo's ``AsyncMongoClient`` or from Motor's
+``AsyncIOMotorClient`` (its predecessor, with the same async collection API).
+One document per session, ``_id`` being the store key: a digest of the
+session ID, never the ID:
 
     {_id, data: {...}, user, created, last_seen, expires, client, remember}
 
 Times are BSON dates, so a TTL index on ``expires`` deletes expired sessions;
 reads check ``expires`` as well, because the TTL monitor runs only once a
-minute. Saves are ``$set``/``$unset`` of the changed keys and
+minute. An index on ``(user, expires)`` makes a user's live sessions cheap to
+find. Saves are ``$set``/``$unset`` of the changed keys and
 ``$inc``/``$push`` for increment() and append(), never an upsert.
 """
 
@@ -24,6 +26,7 @@ from bson.errors import InvalidDocument
 from pymongo import ReturnDocument
 from pymongo.errors import (
     ConnectionFailure,
+    DocumentTooLarge,
     DuplicateKeyError,
     ExecutionTimeout,
     OperationFailure,
@@ -36,9 +39,11 @@ from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable, 
 log = logging.getLogger("sessions")
 T = TypeVar("T")
 _TIME_FIELDS = ("created", "last_seen", "expires")
-# Server error codes that mean "not now" rather than "never": a primary
-# stepping down or shutting down, a time limit, a lost host.
-_TRANSIENT_CODES = {6, 7, 50, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+# Server error codes that mean "not now" rather than "never": no writable
+# primary (an election, a step-down, a shutdown), a lost host, a time limit,
+# a write conflict, a mongos that cannot reach a shard's primary.
+_TRANSIENT_CODES = {6, 7, 50, 89, 91, 112, 133, 134, 189, 202, 262, 9001, 10058, 10107, 11600, 11602, 13435, 13436}
+_TRANSIENT_LABELS = ("RetryableWriteError", "TransientTransactionError", "SystemOverloadedError")
 # $inc on a string, $push onto a non-array.
 _TYPE_MISMATCH_CODES = {2, 14}
 _ADVICE = {
@@ -47,6 +52,11 @@ _ADVICE = {
     85: "an index exists with other options: drop it, and the site creates the right one",
     86: "an index exists with another key: drop it, and the site creates the right one",
 }
+_TOO_LARGE = "a session passed MongoDB's 16 MB limit for a document: keep less in it"
+_INDEXES: list[tuple[Any, dict[str, Any]]] = [
+    ("expires", {"expireAfterSeconds": 0}),
+    ([("user", 1), ("expires", 1)], {}),
+]
 
 
 class MongoStore:
@@ -62,32 +72,38 @@ class MongoStore:
         task = asyncio.ensure_future(operation)
         # Motor queues operations for its threads, and no driver setting limits
         # that wait; a cancelled PyMongo operation may not stop at once either.
-        done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.timeout)
+        finally:
+            if not task.done():  # timed out, or whoever waited was cancelled
+                task.cancel()
+                task.add_done_callback(_ignore_outcome)
         if not done:
-            task.cancel()
-            task.add_done_callback(_ignore_outcome)
             raise StoreUnavailable(f"MongoDB: no answer within {self.timeout:g} s")
         try:
             return task.result()
         except DuplicateKeyError:
             raise
+        except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as e:  # the last two are OperationFailures
+            raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
         except OperationFailure as e:
             if e.code in _TYPE_MISMATCH_CODES:
                 raise TypeError(f"MongoDB refused the change: {e.details.get('errmsg', e) if e.details else e}") from e
-            if e.code in _TRANSIENT_CODES or e.has_error_label("RetryableWriteError"):
+            if e.code in _TRANSIENT_CODES or any(map(e.has_error_label, _TRANSIENT_LABELS)):
                 raise StoreUnavailable(f"MongoDB: {type(e).__name__} {e.code}") from e
             raise self._misconfigured(e) from e
-        except (ConnectionFailure, ExecutionTimeout, WTimeoutError) as e:
-            raise StoreUnavailable(f"MongoDB: {type(e).__name__}") from e
         except (PyMongoError, InvalidDocument) as e:  # InvalidDocument: over 16 MB, say
             raise self._misconfigured(e) from e
 
     def _misconfigured(self, error: Exception) -> StoreMisconfigured:
-        code = getattr(error, "code", None)
-        advice = _ADVICE.get(code, "retrying will not help; see the cause")
-        message = f"MongoDB: {type(error).__name__} ({code}): {error}; {advice}"
-        if message not in self._reported:
-            self._reported.add(message)
+        code: int | None = getattr(error, "code", None)
+        too_large = isinstance(error, DocumentTooLarge) or code in (10334, 17419)
+        advice = _TOO_LARGE if too_large else _ADVICE.get(code or 0, "retrying will not help; see the cause")
+        details = getattr(error, "details", None) or {}
+        message = f"MongoDB: {type(error).__name__} ({code}): {details.get('errmsg', error)}; {advice}"
+        # Once per kind: the text varies (a document's size, a server's timestamps).
+        if (kind := f"{type(error).__name__} {code}") not in self._reported:
+            self._reported.add(kind)
             log.error("Session store: %s", message)
         return StoreMisconfigured(message)
 
@@ -95,7 +111,7 @@ class MongoStore:
         """Idempotent: creating an index that exists already changes nothing.
         An index that cannot be made (a conflicting one exists) is logged and
         the others are still made; an outage raises StoreUnavailable."""
-        for keys, options in (("expires", {"expireAfterSeconds": 0}), ("user", {})):
+        for keys, options in _INDEXES:
             try:
                 await self.call(self.collection.create_index(keys, **options))
             except StoreMisconfigured:
@@ -107,8 +123,12 @@ class MongoStore:
         return _record(document) if document else None
 
     async def create(self, key: str, record: SessionRecord) -> bool:
-        document = {"_id": exact(key), "data": record.data, "user": record.user, "client": record.client}
-        document.update(remember=record.remember, **{name: to_date(getattr(record, name)) for name in _TIME_FIELDS})
+        document: dict[str, Any] = {"_id": exact(key), "data": record.data, "user": record.user}
+        document.update(
+            client=record.client,
+            remember=record.remember,
+            **{name: to_date(getattr(record, name)) for name in _TIME_FIELDS},
+        )
         try:
             await self.call(self.collection.insert_one(document))
         except DuplicateKeyError:
@@ -146,6 +166,7 @@ class MongoStore:
         await self.call(self.collection.delete_one({"_id": exact(key)}))
 
     async def find_by_user(self, user: str, now: float) -> dict[str, SessionRecord]:
+        # The (user, expires) index reads live sessions only, not the expired ones the TTL monitor has yet to delete.
         query = {"user": exact(user), "expires": {"$gt": to_date(now)}}
         documents = await self.call(self.collection.find(query).to_list(None))
         records = {document["_id"]: _record(document) for document in documents}
@@ -155,10 +176,11 @@ class MongoStore:
         query: dict[str, Any] = {"user": exact(user)}
         if keep is not None:
             query["_id"] = {"$ne": exact(keep)}
-        return (await self.call(self.collection.delete_many(query))).deleted_count
+        deleted: int = (await self.call(self.collection.delete_many(query))).deleted_count
+        return deleted
 
 
-def _ignore_outcome(task: asyncio.Future) -> None:
+def _ignore_outcome(task: asyncio.Future[Any]) -> None:
     # Given up on: its result or error no longer matters, and is not logged.
     if not task.cancelled():
         task.exception()

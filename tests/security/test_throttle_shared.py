@@ -25,8 +25,8 @@ pytestmark = pytest.mark.gen_test
 
 @pytest.fixture
 def store(request, shared_database, io_loop):
-    kind = getattr(request, "param", "mongomock")
-    if kind == "mongomock":
+    kind = getattr(request, "param", "shared")
+    if kind == "shared":  # one nx-27017 database that both servers use
         yield MongoStore(shared_database["sessions"])
     elif kind == "memory":
         yield MemoryStore()
