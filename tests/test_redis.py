@@ -27,6 +27,8 @@ from auth.login_failures import RedisLoginFailures
 from serving.storage import open_store
 from sessions import Changes, RedisStore, StoreMisconfigured
 from sessions.session import store_key
+from sessions.stores.redis import LISTED_AHEAD_MS
+from sessions.stores.redis_scripts import CREATE, DELETE, INDEX, UPDATE
 
 pytestmark = pytest.mark.gen_test
 
@@ -75,6 +77,7 @@ def session_hash(digest: str) -> bytes:
 
 async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(redis_store):
     session = "raw-session-id-never-stored-" + secrets.token_urlsafe(8)
+    LISTED = int(NOW + 1800) * 1000 + LISTED_AHEAD_MS  # the user's index lists it a while past its expiry
     data = {"visits": 3, "cart": ["tea", {"cups": 2}], "wide": 2**63 - 1, "tenth": 0.1}
     await redis_store.create(store_key(session), record(data=data, created=NOW + 0.25))
     assert await everything_in(redis_store.client) == {
@@ -89,8 +92,9 @@ async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(red
             b"data.cart": b'["tea",{"cups":2}]',
             b"data.wide": b"9223372036854775807",
             b"data.tenth": b"0.1",
+            b"listed": str(LISTED).encode(),
         },
-        f"{PREFIX}user:demo".encode(): [(store_key(session).encode(), (NOW + 1800) * 1000)],
+        f"{PREFIX}user:demo".encode(): [(store_key(session).encode(), LISTED)],
     }
 
 
@@ -110,16 +114,20 @@ async def test_no_session_id_or_cookie_is_stored_anywhere_in_redis(browser, new_
     assert [secret for secret in cookies + ids if secret in dump] == []
 
 
-async def test_redis_deletes_a_session_at_its_expires_and_the_user_set_with_its_last_session(redis_store):
+async def test_redis_deletes_a_session_at_its_expires_and_the_user_set_after_the_last_listed(redis_store):
     client = redis_store.client
     await redis_store.create(key(1), record(expires=NOW + 60.0005))
     await redis_store.create(key(2), record(expires=NOW + 30))
     assert await client.pexpiretime(session_hash(key(1))) == math.ceil((NOW + 60.0005) * 1000)
-    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 60) * 1000 + 1
+    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 60) * 1000 + 1 + LISTED_AHEAD_MS
+    # Updates within the time listed leave the user's set alone...
+    await redis_store.update(key(2), Changes(fields={"last_seen": NOW + 10, "expires": NOW + 30 + 600}))
+    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 30) * 1000 + LISTED_AHEAD_MS
+    # ...and one that goes beyond lists the session longer first.
     await redis_store.update(key(2), Changes(fields={"last_seen": NOW + 10, "expires": NOW + 7200}))
     assert await client.pexpiretime(session_hash(key(2))) == (NOW + 7200) * 1000
-    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 7200) * 1000
-    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 7200) * 1000
+    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 7200) * 1000 + LISTED_AHEAD_MS
+    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 7200) * 1000 + LISTED_AHEAD_MS
 
 
 async def test_a_record_expired_by_redis_leaves_the_user_set_at_the_next_look(redis_store):
@@ -265,23 +273,22 @@ def sent() -> list[tuple[str, str]]:
 @pytest.fixture
 def counted_store(sent, io_loop):
     class CountingConnection(Connection):
-        async def send_command(self, *args, **kwargs):
-            sent.append((names.get(args[0] == "EVALSHA" and args[1], args[0]), kinds(args)))
-            return await super().send_command(*args, **kwargs)
+        def pack_command(self, *args):  # each command, pipelined ones too
+            note(args)
+            return super().pack_command(*args)
 
-    def kinds(args) -> str:
-        return next(
-            (kind for kind in ("session", "user", "login") if any(f"{PREFIX}{kind}:" in str(a) for a in args)), ""
-        )
+    def note(args) -> None:
+        kind = next((k for k in ("session", "user", "login") if any(f"{PREFIX}{k}:" in str(a) for a in args)), "")
+        sent.append((names.get(args[0] == "EVALSHA" and args[1], args[0]), kind))
 
     for store in redis_server.store(io_loop, connection_class=CountingConnection):
         failures = RedisLoginFailures(store)
-        scripts = {"create": store._create, "update": store._update, "delete": store._delete}
-        scripts.update(find_by_user=store._find, delete_by_user=store._delete_by_user, count_failure=failures._add)
+        scripts = {"create": CREATE, "update": UPDATE, "delete": DELETE, "index": INDEX}
         names = {script.sha: f"EVALSHA {name}" for name, script in scripts.items()}
+        names[failures._add.sha] = "EVALSHA count_failure"
         # Scripts loaded and a connection open, as on any server after its first requests.
-        for script in scripts.values():
-            io_loop.run_sync(functools.partial(store.client.script_load, script.script))
+        for text in [script.text for script in scripts.values()] + [failures._add.script]:
+            io_loop.run_sync(functools.partial(store.client.script_load, text))
         yield store, failures
 
 
@@ -292,11 +299,12 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
         assert response.code < 400
         return [name for name, kind in sent[mark:] if kind != "login"], [n for n, k in sent[mark:] if k == "login"]
 
-    # Login: one script makes the session; the throttle reads, counts and
-    # clears the account's failures. The login page itself reads nothing.
+    # Login: one script makes the session, one lists it in the user's index;
+    # the throttle reads, counts and clears the account's failures. The login
+    # page itself reads nothing.
     login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
     assert await round_trips(browser.request("/login", "POST", login_form)) == (
-        ["EVALSHA create"],
+        ["EVALSHA create", "EVALSHA index"],
         ["HMGET", "EVALSHA count_failure", "DEL"],
     )
     # A known session that nothing changed: one read, no write.
@@ -308,12 +316,18 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
     assert await round_trips(browser.get("/")) == (["HGETALL"], [])
     # The dashboard counts visits: one read, one script that adds and returns the count.
     assert await round_trips(browser.get("/dashboard")) == (["HGETALL", "EVALSHA update"], [])
-    assert await round_trips(browser.get("/sessions")) == (["HGETALL", "EVALSHA find_by_user"], [])
+    # Every ten minutes of use, the index must list the session longer, first.
+    clock.advance(LISTED_AHEAD_MS / 1000)
+    refreshed = ["HGETALL", "EVALSHA update", "EVALSHA index", "EVALSHA update"]
+    assert await round_trips(browser.get("/dashboard")) == (refreshed, [])
+    assert await round_trips(browser.get("/dashboard")) == (["HGETALL", "EVALSHA update"], [])
+    # The user's live sessions in the index, then each one's hash, in one pipeline.
+    assert await round_trips(browser.get("/sessions")) == (["HGETALL", "ZRANGE", "HGETALL"], [])
     # Logout: read; look for a twin from the same login form (a double
     # click); a new record for the "logged out" message; delete the old.
     logout_form = {"_xsrf": await browser.xsrf("/")}
     logout = await round_trips(browser.request("/logout", "POST", logout_form))
-    assert logout == (["HGETALL", "EVALSHA find_by_user", "EVALSHA create", "EVALSHA delete"], [])
+    assert logout == (["HGETALL", "ZRANGE", "HGETALL", "EVALSHA create", "EVALSHA delete", "ZREM"], [])
     # The message is shown once, then its record goes.
     assert await round_trips(browser.get("/")) == (["HGETALL", "EVALSHA delete"], [])
     assert await round_trips(browser.get("/")) == ([], [])
