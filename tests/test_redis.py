@@ -14,8 +14,10 @@ import secrets
 import socket
 import subprocess
 import time
+from unittest.mock import ANY
 
 import pytest
+import redis
 import redis_server
 import tornado.web
 from conftest import COOKIE_SECRET, FakeClock, PausableStore
@@ -25,7 +27,7 @@ from test_stores import NOW, key, record
 
 from auth.login_failures import RedisLoginFailures
 from serving.storage import open_store
-from sessions import Changes, RedisStore, StoreMisconfigured
+from sessions import Changes, RedisStore, StoreMisconfigured, StoreUnavailable
 from sessions.session import store_key
 from sessions.stores.redis import LISTED_AHEAD_MS
 from sessions.stores.redis_scripts import CREATE, DELETE, INDEX, UPDATE
@@ -52,7 +54,7 @@ def store(request):
     """The app's store (conftest's `app` takes it)."""
     if "counted_store" in request.fixturenames:
         return request.getfixturevalue("counted_store")[0]
-    for name in ("pausable_store", "restartable_store", "refused_store"):
+    for name in ("pausable_store", "restartable_store", "refused_store", "full_store", "replica_store"):
         if name in request.fixturenames:
             return request.getfixturevalue(name)
     return request.getfixturevalue("redis_store")
@@ -527,3 +529,123 @@ def test_a_redis_url_opens_a_redis_store_with_short_timeouts(url, expected):
 def test_an_unusable_redis_url_is_refused_with_a_message(url):
     with pytest.raises(SystemExit, match="--session-store: "):
         open_store(url)
+
+
+# Errors by their kind: a full Redis, a replica, a session ending mid-request.
+
+
+def redis_command(server, *args) -> None:
+    subprocess.run(["redis-cli", "-p", str(server.port), *map(str, args)], check=True, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def full_store(restartable_server, io_loop):
+    store = open_store(restartable_server.url, timeout=0.5)
+    yield store
+    io_loop.run_sync(store.client.aclose)
+
+
+async def test_a_full_redis_answers_503_counts_nothing_and_leaves_no_login(
+    restartable_server, full_store, browser, new_browser, caplog
+):
+    await browser.login()
+    assert visits(await browser.get("/dashboard")) == "1"
+    redis_command(restartable_server, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+    redis_command(restartable_server, "CONFIG", "SET", "maxmemory", 1)  # full: every write refused
+    for _ in range(2):
+        response = await browser.get("/dashboard")
+        assert (response.code, response.headers["Retry-After"]) == (503, "5")
+        assert (await new_browser().login()).code == 503
+    redis_command(restartable_server, "CONFIG", "SET", "maxmemory", 0)
+    assert visits(await browser.get("/dashboard")) == "2", "the refused visits were not counted"
+    sessions = [name async for name in full_store.client.scan_iter(f"{PREFIX}session:*")]
+    assert len(sessions) == 1, "the refused logins left no session"
+    advice = [m for r in caplog.records if (m := r.getMessage()).startswith("Session store:") and "maxmemory" in m]
+    assert len(advice) == 1 and "Redis reached maxmemory: raise it" in advice[0]
+    assert "Traceback" not in caplog.text and "64 bits" not in caplog.text
+
+
+@pytest.fixture
+def replica_server(restartable_server):
+    with redis_server.running("--replicaof", "127.0.0.1", str(restartable_server.port)) as replica:
+        with redis.Redis(port=replica.port) as client:
+            while client.info("replication")["master_link_status"] != "up":
+                time.sleep(0.01)
+        yield replica
+
+
+@pytest.fixture
+def replica_store(replica_server, io_loop):
+    store = open_store(replica_server.url, timeout=0.5)
+    yield store
+    io_loop.run_sync(store.client.aclose)
+
+
+async def test_a_url_that_names_a_replica_answers_503_with_advice(
+    restartable_server, replica_store, browser, clock, caplog
+):
+    primary = RedisStore(Redis.from_url(restartable_server.url), wait_replicas=1)
+    session = secrets.token_urlsafe(32)
+    now = clock()
+    await primary.create(store_key(session), record(created=now, last_seen=now, expires=now + 1800))
+    await primary.client.aclose()
+    cookie = tornado.web.create_signed_value(COOKIE_SECRET, "session", session, version=2).decode()
+    for _ in range(2):
+        response = await browser.get("/dashboard", headers={"Cookie": f"session={cookie}"})
+        assert (response.code, response.headers["Retry-After"]) == (503, "5"), "read, but the count refused"
+        assert (await browser.login()).code == 503
+    advice = [m for r in caplog.records if (m := r.getMessage()).startswith("Session store:") and "replica" in m]
+    assert len(advice) == 1 and "point the URL at the primary, or use Sentinel" in advice[0]
+    assert "Traceback" not in caplog.text and "64 bits" not in caplog.text
+
+
+async def test_an_update_that_ends_its_session_is_an_ordinary_end(redis_store):
+    now = time.time()  # Redis's clock
+    await redis_store.create(key(), record(data={"visits": 1}, created=now, last_seen=now, expires=now + 3600))
+    # The absolute timeout reached, or a web server's clock behind Redis's: the new expiry has passed.
+    ended = Changes(increment={"visits": 1}, append={"log": 1}, fields={"last_seen": now, "expires": now - 1})
+    assert await redis_store.update(key(), ended) is None
+    assert await redis_store.load(key(), now - 10) is None
+    assert await redis_store.find_by_user("demo", now - 10) == {}
+    assert await everything_in(redis_store.client) == {}, "the index healed when read"
+
+
+async def test_a_request_whose_session_ends_in_flight_sends_the_user_to_log_in(browser, redis_store, clock):
+    await browser.login()
+    # This web server's clock runs an hour behind Redis's: the session loads
+    # as live, and the expiry the request writes has already passed for Redis.
+    clock.advance(-3600)
+    assert (await browser.get("/dashboard")).code == 200
+    assert await everything_in(redis_store.client) == {f"{PREFIX}user:demo".encode(): ANY}, "the session ended"
+    clock.advance(3600)
+    response = await browser.get("/dashboard")
+    assert response.code in (302, 303) and response.headers["Location"].startswith("/login")
+
+
+async def test_a_login_that_cannot_list_its_session_leaves_no_session(redis_store):
+    await redis_store.client.set(f"{PREFIX}user:demo", "another program's key")
+    with pytest.raises(StoreMisconfigured, match="another program keeps keys under this prefix"):
+        await redis_store.create(key(), record())
+    assert await redis_store.client.exists(session_hash(key())) == 0
+
+
+# Durability: WAIT for replicas after each session write.
+
+
+async def test_wait_replicas_confirms_each_write_or_answers_unavailable(restartable_server, replica_server, caplog):
+    store = RedisStore(Redis.from_url(restartable_server.url), wait_replicas=1, wait_timeout=0.3)
+    replica = Redis(port=replica_server.port)
+    await store.create(key(), record(data={"visits": 1}))
+    assert await store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
+    assert await replica.hget(session_hash(key()), "data.visits") == b"2", "on the replica when confirmed"
+    replica_server.pause()
+    try:
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas confirmed the write"):
+            await store.update(key(), Changes(increment={"visits": 1}))
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await store.delete(key())
+    finally:
+        replica_server.resume()
+    assert "fewer replicas than wait_replicas acknowledged a write" in caplog.text
+    await store.client.aclose()
+    await replica.aclose()

@@ -207,16 +207,17 @@ class RedisStore:
         if outcome == 1 and record.user is not None:
             try:
                 await self._list(record.user, key, until)
-            except (errors.RedisError, errors.RedisClusterException):
-                # A failed login leaves no session behind (if Redis lets us delete it).
+            except BaseException:  # a timeout too: the index call may still be on its way
+                # A failed login leaves no session behind, if Redis lets us delete it.
                 await self._undo_create(key)
                 raise
         return bool(outcome != 0)
 
     async def _undo_create(self, key: str) -> None:
         # If this fails too, the session is unreachable anyway: the login answers 503, its ID goes to no one.
-        with contextlib.suppress(errors.RedisError, errors.RedisClusterException):
-            await self.client.delete(self._session(key))
+        with contextlib.suppress(errors.RedisError, errors.RedisClusterException, TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                await self.client.delete(self._session(key))
 
     async def update(self, key: str, changes: Changes) -> dict[str, Any] | None:
         return await self.call(self._update(key, changes))
