@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from redis import exceptions as errors
 
 from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable, exact
-from .redis_scripts import CREATE, DELETE, INDEX, UPDATE, Lua
+from .redis_scripts import CREATE, DELETE, INDEX, LISTED, UPDATE, Lua
 
 log = logging.getLogger("sessions")
 T = TypeVar("T")
@@ -272,7 +272,7 @@ class RedisStore:
         return await self.call(self._delete_by_user(exact(user), "" if keep is None else exact(keep)))
 
     async def _delete_by_user(self, user: str, keep: str) -> int:
-        keys = [k for k in map(_text, await self.client.zrange(self._index(user), 0, -1)) if k != keep]
+        keys = [k for k in map(_text, await self._run(LISTED, self._index(user))) if k != keep]
         outcomes = await self._run_each(DELETE, [self._session(key) for key in keys], user) if keys else []
         await self._unlist(
             user, [key for key, (deleted, owner) in zip(keys, outcomes, strict=True) if deleted or not owner]

@@ -51,6 +51,15 @@ redis.call('PEXPIREAT', KEYS[1], redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCOR
 """
 )
 
+# KEYS: the user's index. Its entries still listed, after dropping the rest.
+LISTED = _lua(
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+)
+
 # KEYS: session. ARGV: expires (ms) or '', the user and the time until which
 # the caller has just listed the session in that user's index ('' and '' if
 # not), then four lists, each its length first: field, value to set; fields
