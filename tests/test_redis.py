@@ -30,7 +30,7 @@ from serving.storage import open_store
 from sessions import Changes, RedisStore, StoreMisconfigured, StoreUnavailable
 from sessions.session import store_key
 from sessions.stores.redis import LISTED_AHEAD_MS
-from sessions.stores.redis_scripts import CREATE, DELETE, INDEX, UPDATE
+from sessions.stores.redis_scripts import CREATE, DELETE, INDEX, LISTED, UPDATE
 
 pytestmark = pytest.mark.gen_test
 
@@ -649,3 +649,60 @@ async def test_wait_replicas_confirms_each_write_or_answers_unavailable(restarta
     assert "fewer replicas than wait_replicas acknowledged a write" in caplog.text
     await store.client.aclose()
     await replica.aclose()
+
+
+# The per-user index holds live sessions, not history.
+
+
+async def test_the_user_index_drops_expired_entries_as_it_is_written(redis_store):
+    client, index = redis_store.client, f"{PREFIX}user:demo"
+    # What an older version left behind: 10,000 sessions long expired, still listed.
+    await client.zadd(index, {f"expired-{n}": 1000 + n for n in range(10_000)})
+    await redis_store.create(key(1), record(remember=True, expires=NOW + 14 * 86400))
+    await redis_store.create(key(2), record())
+    assert sorted(await client.zrange(index, 0, -1)) == sorted([key(1).encode(), key(2).encode()])
+    # The set lives as long as its longest-listed session, no longer.
+    assert await client.pexpiretime(index) == (NOW + 14 * 86400) * 1000 + LISTED_AHEAD_MS
+    await redis_store.delete(key(1))
+    assert await client.zrange(index, 0, -1) == [key(2).encode()]
+
+
+def slowlog(client) -> list[tuple[str, int]]:
+    """(command, microseconds) of every command since the last reset."""
+    return [(entry["command"].split()[0].decode(), entry["duration"]) for entry in client.slowlog_get(100_000)]
+
+
+async def test_listing_and_signing_out_cost_the_live_sessions_not_the_history(redis_store):
+    live = 100  # the most sessions one user may hold (SessionConfig.max_sessions_per_user)
+    for n in range(live):
+        await redis_store.create(key(n), record())
+    client, index = redis_store.client, f"{PREFIX}user:demo"
+    await client.zadd(index, {f"expired-{n}": 1000 + n for n in range(10_000)})  # history, as above
+    await client.zadd(index, {f"gone-{n}": (NOW + 60) * 1000 for n in range(20)})  # a failed login's entries
+    for script in (LISTED, DELETE):  # loaded, as on a server after its first requests
+        await client.script_load(script.text)
+    with redis.Redis.from_url(redis_server.shared().url) as admin:
+        admin.config_set("slowlog-max-len", 100_000)
+        admin.config_set("slowlog-log-slower-than", 0)  # every command, with its time
+        admin.slowlog_reset()
+        try:
+            assert len(await redis_store.find_by_user("demo", NOW)) == live
+            first = slowlog(admin)
+            admin.slowlog_reset()
+            assert len(await redis_store.find_by_user("demo", NOW)) == live
+            again = slowlog(admin)
+            admin.slowlog_reset()
+            assert await redis_store.delete_by_user("demo", keep=key(0)) == live - 1
+            signed_out = slowlog(admin)
+        finally:
+            admin.config_set("slowlog-log-slower-than", 10_000)
+            admin.config_set("slowlog-max-len", 128)
+    hgetalls = [name for name, _ in first].count("HGETALL")
+    assert hgetalls == live + 20, "the live sessions and the entries listed ahead, never the expired ones"
+    assert [name for name, _ in again].count("HGETALL") == live, "entries of sessions gone were dropped when read"
+    assert [name for name, _ in signed_out].count("EVALSHA") == 1 + live - 1
+    slowest = {
+        what: max(duration for _, duration in log) for what, log in [("page", first + again), ("out", signed_out)]
+    }
+    print(f"slowest Redis call (µs), 100 live sessions and 10,000 expired entries in the index: {slowest}")
+    assert max(slowest.values()) < 10_000
