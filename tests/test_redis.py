@@ -643,7 +643,11 @@ async def test_wait_replicas_confirms_each_write_or_answers_unavailable(restarta
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas confirmed the write"):
             await store.update(key(), Changes(increment={"visits": 1}))
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await store.create(key(2), record())
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
             await store.delete(key())
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await store.delete_by_user("demo")
     finally:
         replica_server.resume()
     assert "fewer replicas than wait_replicas acknowledged a write" in caplog.text
@@ -706,3 +710,30 @@ async def test_listing_and_signing_out_cost_the_live_sessions_not_the_history(re
     }
     print(f"slowest Redis call (µs), 100 live sessions and 10,000 expired entries in the index: {slowest}")
     assert max(slowest.values()) < 10_000
+
+
+async def test_a_master_short_of_min_replicas_to_write_answers_unavailable(restartable_server, caplog):
+    store = RedisStore(Redis.from_url(restartable_server.url))
+    await store.create(key(), record(data={"visits": 1}))
+    redis_command(restartable_server, "CONFIG", "SET", "min-replicas-to-write", 1)  # and it has none
+    with pytest.raises(StoreUnavailable, match="NOREPLICAS"):
+        await store.update(key(), Changes(increment={"visits": 1}))
+    assert (await store.load(key(), NOW)).data == {"visits": 1}
+    assert "fewer good replicas than min-replicas-to-write" in caplog.text
+    await store.client.aclose()
+
+
+async def test_a_session_stored_before_the_listed_field_is_listed_again_at_its_first_update(redis_store):
+    client = redis_store.client
+    await redis_store.create(key(), record())
+    await client.hdel(session_hash(key()), "listed")
+    await client.delete(f"{PREFIX}user:demo")
+    assert await redis_store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
+    assert await client.zscore(f"{PREFIX}user:demo", key()) == (NOW + 1800) * 1000 + LISTED_AHEAD_MS
+    assert set(await redis_store.find_by_user("demo", NOW)) == {key()}
+
+
+@pytest.mark.parametrize("prefix", ["{app}:", "app}{"])
+def test_a_prefix_with_a_hash_tag_is_refused(prefix):
+    with pytest.raises(ValueError, match="hash tag"):
+        RedisStore(Redis(), prefix=prefix)

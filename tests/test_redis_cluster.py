@@ -129,6 +129,11 @@ async def test_a_failover_is_followed_by_the_client(store):
     assert await store.find_by_user("demo", NOW) == {}
 
 
+def test_wait_replicas_is_refused_on_a_cluster():
+    with pytest.raises(ValueError, match="not a RedisCluster"):
+        RedisStore(RedisCluster(host="127.0.0.1", port=1), wait_replicas=1)
+
+
 @pytest.fixture
 def own_cluster():
     """A cluster of its own, for a test that kills a node."""

@@ -57,6 +57,7 @@ _ADVICE = {
     "OutOfMemoryError": "Redis reached maxmemory: raise it, or use maxmemory-policy volatile-ttl",
     "ReadOnlyError": "Redis answered as a read-only replica: point the URL at the primary, or use Sentinel",
     "MISCONF": "Redis cannot write its snapshot to disk and refuses writes: see the Redis log",
+    "NOREPLICAS": "the master has fewer good replicas than min-replicas-to-write: see INFO replication",
     "WAIT": "fewer replicas than wait_replicas acknowledged a write: see the replicas' links (INFO replication)",
 }
 
@@ -102,7 +103,7 @@ class RedisStore:
                 raise TypeError(f"session[{field.removeprefix('data.')!r}] is {_TYPE_ERRORS[code]}") from None
             if code == "OVERFLOW":
                 raise ValueError(f"session[{field.removeprefix('data.')!r}] would pass 64 bits") from None
-            if code == "MISCONF":
+            if code in ("MISCONF", "NOREPLICAS"):
                 self._advise(code, e, logging.WARNING)
                 raise StoreUnavailable(f"Redis: {e}") from e
             raise self._misconfigured(e) from e
@@ -139,12 +140,8 @@ class RedisStore:
                 result, replicas = await pipeline.execute(raise_on_error=False)
                 if isinstance(result, Exception) and not (attempt == 0 and isinstance(result, errors.NoScriptError)):
                     raise result
-                if isinstance(replicas, Exception):
-                    raise replicas
                 if not isinstance(result, Exception):
-                    if replicas < self.wait[0]:
-                        self._advise("WAIT", errors.RedisError(f"{replicas} of {self.wait[0]}"), logging.WARNING)
-                        raise StoreUnavailable(f"Redis: {replicas} of {self.wait[0]} replicas confirmed the write")
+                    self._confirmed(replicas)
                     return result
             else:
                 try:
@@ -155,15 +152,27 @@ class RedisStore:
             await self.client.script_load(script.text)
         raise AssertionError("unreachable")
 
+    def _confirmed(self, replicas: int | Exception) -> None:
+        if isinstance(replicas, Exception):
+            raise replicas
+        if replicas < self.wait[0]:
+            self._advise("WAIT", errors.RedisError(f"{replicas} of {self.wait[0]}"), logging.WARNING)
+            raise StoreUnavailable(f"Redis: {replicas} of {self.wait[0]} replicas confirmed the write")
+
     async def _run_each(self, script: Lua, keys: list[str], *args: Any) -> list[Any]:
-        """The script on each key, in one pipeline (a round trip per node)."""
+        """The script on each key, in one pipeline (a round trip per node), then WAIT if asked."""
         results: list[Any] = [None] * len(keys)
         todo = list(range(len(keys)))
         for attempt in range(2):
             pipeline = self.client.pipeline(transaction=False)
             for j in todo:
                 pipeline.execute_command("EVALSHA", script.sha, 1, keys[j], *args)
-            for j, result in zip(todo, await pipeline.execute(raise_on_error=False), strict=True):
+            if self.wait[0]:
+                pipeline.execute_command("WAIT", *self.wait)
+            replies = await pipeline.execute(raise_on_error=False)
+            if self.wait[0]:
+                self._confirmed(replies.pop())
+            for j, result in zip(todo, replies, strict=True):
                 results[j] = result
             todo = [j for j in todo if isinstance(results[j], errors.NoScriptError)]
             if not todo or attempt:
