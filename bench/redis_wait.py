@@ -10,6 +10,7 @@ Prints a line per round (medians and p99 of 2,000 sequential updates).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import statistics
 import time
 
@@ -37,14 +38,15 @@ async def measure(url: str, wait_replicas: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    with redis_server.running() as primary:
-        with redis_server.running("--replicaof", "127.0.0.1", str(primary.port)) as replica:
-            with redis.Redis(port=replica.port) as client:
-                while client.info("replication")["master_link_status"] != "up":
-                    time.sleep(0.01)
-            for wait_replicas in (0, 1, 0, 1):
-                median, p99 = asyncio.run(measure(primary.url, wait_replicas))
-                print(f"wait_replicas={wait_replicas}: median {median:.0f} µs, p99 {p99:.0f} µs per update")
+    with contextlib.ExitStack() as servers:
+        primary = servers.enter_context(redis_server.running())
+        replica = servers.enter_context(redis_server.running("--replicaof", "127.0.0.1", str(primary.port)))
+        with redis.Redis(port=replica.port) as client:
+            while client.info("replication")["master_link_status"] != "up":
+                time.sleep(0.01)
+        for wait_replicas in (0, 1, 0, 1):
+            median, p99 = asyncio.run(measure(primary.url, wait_replicas))
+            print(f"wait_replicas={wait_replicas}: median {median:.0f} µs, p99 {p99:.0f} µs per update")
 
 
 if __name__ == "__main__":
