@@ -12,6 +12,7 @@ import asyncio
 import pytest
 import redis_server
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.crc import key_slot
 from redis_deployments import Cluster, running_cluster, wait_until
 from test_stores import NOW, key, record
 
@@ -166,3 +167,22 @@ async def test_a_dead_master_is_503_only_until_its_replica_takes_over(own_cluste
     print(f"refused before the replica took over: {[str(o)[:60] for o in outcomes[:-1]]}")
     assert (await store.load(session, NOW)).data == {"visits": 1}
     await client.aclose()
+
+
+async def test_counts_go_on_while_the_sessions_slot_moves_to_another_master(store):
+    cluster = shared_cluster()
+    slot = key_slot(session_name(key(0)).encode())
+    sessions = [key(n) for n in range(200_000) if key_slot(session_name(key(n)).encode()) == slot][:5]
+    for session in sessions:
+        await store.create(session, record(data={"visits": 0}))
+    target = next(node for node in cluster.masters() if node is not cluster.master_of_slot(slot))
+    # MIGRATE one key at a time with pauses between: the slot stays half-moved (ASK, then MOVED).
+    moving = asyncio.ensure_future(asyncio.to_thread(cluster.move_slots, range(slot, slot + 1), target, 0.05))
+    counted = 0
+    while not moving.done() or counted < 20:
+        for session in sessions:
+            await store.update(session, Changes(increment={"visits": 1}))
+        counted += 1
+    await moving
+    assert cluster.master_of_slot(slot) is target
+    assert {(await store.load(s, NOW)).data["visits"] for s in sessions} == {counted}
