@@ -39,8 +39,9 @@ async def measure(url: str, wait_replicas: int) -> tuple[float, float]:
 
 def main() -> None:
     with contextlib.ExitStack() as servers:
-        primary = servers.enter_context(redis_server.running())
-        replica = servers.enter_context(redis_server.running("--replicaof", "127.0.0.1", str(primary.port)))
+        primary = servers.enter_context(redis_server.running("--repl-diskless-sync-delay", "0"))
+        options = ("--replicaof", "127.0.0.1", str(primary.port), "--appendonly", "no")
+        replica = servers.enter_context(redis_server.running(*options))
         with redis.Redis(port=replica.port) as client:
             while client.info("replication")["master_link_status"] != "up":
                 time.sleep(0.01)

@@ -566,8 +566,15 @@ async def test_a_full_redis_answers_503_counts_nothing_and_leaves_no_login(
 
 
 @pytest.fixture
-def replica_server(restartable_server):
-    with redis_server.running("--replicaof", "127.0.0.1", str(restartable_server.port)) as replica:
+def primary_server():
+    with redis_server.running("--repl-diskless-sync-delay", "0") as server:  # replicas served at once
+        yield server
+
+
+@pytest.fixture
+def replica_server(primary_server):
+    options = ("--replicaof", "127.0.0.1", str(primary_server.port), "--appendonly", "no")
+    with redis_server.running(*options) as replica:
         with redis.Redis(port=replica.port) as client:
             while client.info("replication")["master_link_status"] != "up":
                 time.sleep(0.01)
@@ -582,9 +589,9 @@ def replica_store(replica_server, io_loop):
 
 
 async def test_a_url_that_names_a_replica_answers_503_with_advice(
-    restartable_server, replica_store, browser, clock, caplog
+    primary_server, replica_store, browser, clock, caplog
 ):
-    primary = RedisStore(Redis.from_url(restartable_server.url), wait_replicas=1)
+    primary = RedisStore(Redis.from_url(primary_server.url), wait_replicas=1)
     session = secrets.token_urlsafe(32)
     now = clock()
     await primary.create(store_key(session), record(created=now, last_seen=now, expires=now + 1800))
@@ -632,8 +639,8 @@ async def test_a_login_that_cannot_list_its_session_leaves_no_session(redis_stor
 # Durability: WAIT for replicas after each session write.
 
 
-async def test_wait_replicas_confirms_each_write_or_answers_unavailable(restartable_server, replica_server, caplog):
-    store = RedisStore(Redis.from_url(restartable_server.url), wait_replicas=1, wait_timeout=0.3)
+async def test_wait_replicas_confirms_each_write_or_answers_unavailable(primary_server, replica_server, caplog):
+    store = RedisStore(Redis.from_url(primary_server.url), wait_replicas=1, wait_timeout=0.3)
     replica = Redis(port=replica_server.port)
     await store.create(key(), record(data={"visits": 1}))
     assert await store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
