@@ -606,6 +606,13 @@ async def test_a_url_that_names_a_replica_answers_503_with_advice(
     assert "Traceback" not in caplog.text and "64 bits" not in caplog.text
 
 
+async def test_a_replica_that_lost_its_master_answers_503(primary_server, replica_server, replica_store):
+    redis_command(replica_server, "CONFIG", "SET", "replica-serve-stale-data", "no")
+    primary_server.stop()  # the replica answers MASTERDOWN even to reads, as during a failover
+    with pytest.raises(StoreUnavailable, match="MasterDownError"):
+        await replica_store.load(key(), NOW)
+
+
 async def test_an_update_that_ends_its_session_is_an_ordinary_end(redis_store):
     now = time.time()  # Redis's clock
     await redis_store.create(key(), record(data={"visits": 1}, created=now, last_seen=now, expires=now + 3600))
