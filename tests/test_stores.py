@@ -23,7 +23,7 @@ pytestmark = pytest.mark.gen_test
 # expiry (Redis) deletes by its own clock, and would take records stamped in
 # the past at once.
 NOW = TEST_NOW
-STORES = ["MemoryStore", "MongoStore-pymongo-nx-27017", "MongoStore-motor-nx-27017", "RedisStore"]
+STORES = ["MemoryStore", "MongoStore-pymongo-nx-27017", "MongoStore-motor-nx-27017", "RedisStore", "RedisStore-cluster"]
 if MONGODB_URL:
     STORES += ["MongoStore-pymongo-at-MONGODB_URL", "MongoStore-motor-at-MONGODB_URL"]
 
@@ -34,6 +34,11 @@ def store_of_kind(kind: str, io_loop):
         return
     if kind == "RedisStore":
         yield from redis_server.store(io_loop)
+        return
+    if kind == "RedisStore-cluster":
+        from test_redis_cluster import cluster_store
+
+        yield from cluster_store(io_loop)
         return
     _, driver, server = kind.split("-", 2)
     url = MONGODB_URL if server == "at-MONGODB_URL" else shared_wire_server().url()
