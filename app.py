@@ -21,7 +21,7 @@ from handlers.auth import LoginHandler, LogoutHandler
 from handlers.base import BodyTooLargeHandler, StaticHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
-from serving import server
+from serving import command_line, server, workers
 from serving.keys import current_key, signing_keys
 from serving.storage import kept_up, open_login_failures, open_store
 from sessions import SessionConfig, SessionStore
@@ -107,19 +107,19 @@ async def run(sockets: list, keys: dict[int, str], current_version: int, made_up
 
 
 def main() -> None:
-    server.parse_command_line()  # tornado.options.parse_command_line(), one line per mistake
+    command_line.parse_command_line()  # tornado.options.parse_command_line(), one line per mistake
     if options.processes != 1 and options.session_store == "memory":
         raise SystemExit(
             "--processes needs a shared store: in-memory sessions are per process. "
             "Use --session-store=mongodb://... or redis://..."
         )
-    sockets = server.bind_sockets(options.port, options.address)
+    sockets = command_line.bind_sockets(options.port, options.address)
     secret, made_up = current_key(options.cookie_secret)
     keys, current_version = signing_keys(secret, [key for key in options.retired_cookie_secrets.split(",") if key])
     # Workers are forked before any event loop or database client exists,
     # which is why this is not one async main().
     if options.processes != 1:
-        server.fork_workers(options.processes or tornado.process.cpu_count(), sockets)
+        workers.fork_workers(options.processes or tornado.process.cpu_count(), sockets)
     asyncio.run(run(sockets, keys, current_version, made_up))
 
 

@@ -6,19 +6,17 @@ Skip this file on a first read: nothing in it is about sessions.
 - HTTPServer: Tornado's, with a cap on open connections below the
   file-descriptor limit, and one trusted header per fact behind a proxy.
 - serve(): serve until SIGTERM or SIGINT, then stop gracefully.
-- fork_workers(): --processes=N, replacing workers that die.
-- parse_command_line(), bind_sockets(): a mistake is one clear line.
+
+--processes=N is in workers.py, the command line in command_line.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import errno
 import logging
 import math
-import os
 import resource
 import signal
 import socket
@@ -33,7 +31,6 @@ import tornado.options
 import tornado.web
 from tornado import httputil
 from tornado.ioloop import IOLoop
-from tornado.options import options
 
 log = logging.getLogger("app")
 
@@ -276,97 +273,3 @@ async def serve(app: Site, sockets: list[socket.socket], *, xheaders: bool, addr
     if not await app.requests_finished(timeout=STOP_GRACE):
         log.warning("Stopped with requests still in flight")
     await server.close_all_connections()
-
-
-def fork_workers(count: int, sockets: list[socket.socket]) -> None:
-    """Return in each of `count` new worker processes. The parent stays
-    behind: it replaces a worker that dies (at once, then waiting longer
-    after each death within a minute of the last, so a crash loop does not
-    spin), passes SIGTERM and SIGINT on, and exits once the workers have
-    stopped: 0 if they all stopped cleanly. A worker that exits on its own
-    with an error (a setting it cannot use) stops the others too."""
-    workers: set[int] = set()
-    stopping = False
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-
-    def stop(signum: int, frame: object = None) -> None:
-        nonlocal stopping
-        stopping = True
-        # Once the workers stop, new connections are refused, not left waiting.
-        for sock in sockets:
-            sock.close()
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    def start_worker() -> bool:
-        pid = os.fork()
-        if pid == 0:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            return True
-        workers.add(pid)
-        return False
-
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, stop)
-    for _ in range(count):
-        if start_worker():
-            return
-    log.info("Started %d worker processes", count)
-    failed = False
-    delay, last_death = 0.0, -math.inf
-    while workers:
-        pid, status = os.wait()
-        workers.discard(pid)
-        code = os.waitstatus_to_exitcode(status)
-        if stopping or code > 0:
-            failed |= code != 0
-            if not stopping:
-                log.error("Worker %d exited with status %d: stopping", pid, code)
-                stop(signal.SIGTERM)
-            continue
-        delay = 0.0 if time.monotonic() - last_death > 60 else min(max(1.0, delay * 2), 30.0)
-        last_death = time.monotonic()
-        how = f"was killed by {signal.Signals(-code).name}" if code else "stopped"
-        log.warning("Worker %d %s; starting another %s", pid, how, f"in {delay:g} s" if delay else "at once")
-        while not stopping and time.monotonic() < last_death + delay:
-            time.sleep(0.05)
-        if not stopping and start_worker():
-            return
-    sys.exit(1 if failed else 0)
-
-
-def parse_command_line() -> None:
-    """tornado.options.parse_command_line(), but a mistake is one clear line
-    and a non-zero exit, not the whole help or a traceback."""
-    known = {name.replace("_", "-") for name in options}
-    for arg in sys.argv[1:]:
-        name, has_value, _ = arg.lstrip("-").partition("=")
-        name = name.replace("_", "-")
-        if not arg.startswith("-") or not name:
-            raise SystemExit(f"unexpected argument {arg!r}: options look like --port=8000 (--help lists them)")
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f": did you mean --{close[0]}?" if close else " (--help lists them)"
-            raise SystemExit(f"unknown option --{name}{hint}")
-        try:
-            options.parse_command_line([sys.argv[0], arg], final=False)
-        except (tornado.options.Error, ValueError):
-            expected = {int: "a whole number", float: "a number"}.get(type(getattr(options, name)), "a value")
-            if not has_value:
-                raise SystemExit(f"--{name} needs {expected}: --{name}=...") from None
-            raise SystemExit(f"{arg}: expected {expected}") from None
-    options.run_parse_callbacks()
-
-
-def bind_sockets(port: int, address: str) -> list[socket.socket]:
-    """tornado.netutil.bind_sockets, with one clear line when it cannot."""
-    if not 0 <= port <= 65535:
-        raise SystemExit(f"--port={port}: a port is a number from 0 to 65535")
-    try:
-        return tornado.netutil.bind_sockets(port, address)
-    except OSError as e:
-        if e.errno == errno.EADDRINUSE:
-            raise SystemExit(f"port {port} is in use: stop the other server or pass --port=N") from None
-        raise SystemExit(f"cannot listen on {address}:{port}: {e.strerror or e}") from None
