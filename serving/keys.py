@@ -9,8 +9,12 @@ the one that signs; each cookie carries the version of the key that signed it.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
+
+# HMAC-SHA256 keys: shorter than its 32 bytes, a key is easier to guess than the signature is to forge.
+SHORTEST_KEY_BYTES = 32
 
 
 def key_version(key: str) -> int:
@@ -29,6 +33,13 @@ def current_key(given: str | None) -> tuple[str, bool]:
     random one), and whether it was made up just now."""
     secret = given or os.environ.get("COOKIE_SECRET")
     if secret:
+        if len(secret.encode()) < SHORTEST_KEY_BYTES:
+            logging.getLogger("app").warning(
+                "The cookie secret is %d bytes: use at least %d random ones, such as "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))' prints",
+                len(secret.encode()),
+                SHORTEST_KEY_BYTES,
+            )
         return secret, False
     # Kept in the environment, which --debug's reload (a re-exec of this
     # process) inherits: a code change does not sign everyone out.
