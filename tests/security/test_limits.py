@@ -5,7 +5,11 @@ logins that cannot queue up without bound."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import tornado.httpclient
@@ -233,3 +237,23 @@ async def test_logins_past_the_hashing_queue_are_answered_at_once_without_hashin
         assert not any("session=" in c for c in refused.headers.get_list("Set-Cookie"))
     assert [response.code for response in rest] == [200] * hashing, "the others were checked as usual"
     assert len(hashed) == hashing, "no hashing for the logins refused"
+
+
+def test_the_minimal_example_says_where_it_listens_and_refuses_a_large_body_unread():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    example = Path(__file__).parents[2] / "examples" / "minimal.py"
+    process = subprocess.Popen([sys.executable, str(example), f"--port={port}"], stdout=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(30, process.kill)  # a line that never comes fails the test, not the run
+    watchdog.start()
+    try:
+        assert process.stdout.readline() == f"Listening on http://127.0.0.1:{port}/ (Ctrl+C stops)\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            # Tornado's default would read 99 MB into memory; 8 of them took the example to 1.3 GiB.
+            connection.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 99000000\r\n\r\n")
+            assert connection.makefile("rb").readline().startswith(b"HTTP/1.1 400")
+    finally:
+        watchdog.cancel()
+        process.terminate()
+        process.wait(timeout=20)
