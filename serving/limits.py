@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-# Every form here is under 64 KiB, so this is a thousand of them at once.
-# Bodies cost about twice their size while they are read (Tornado's buffer
-# and the body itself): docs/security.md has the figure measured.
-BODY_MEMORY_BYTES = 64 * 2**20
+# Every form here is under 64 KiB, so this is 500 of the largest at once (and
+# thousands of real logins). A body held open costs about 1.5 times its size
+# (the body, the connection's read buffer): 10,000 connections holding
+# almost-full bodies grow the server by 70 MiB (docs/security.md).
+BODY_MEMORY_BYTES = 32 * 2**20
 
 
 class BodyBudget:

@@ -47,6 +47,9 @@ STOP_GRACE = 8
 # through Site (which refuses far smaller bodies, with a page).
 BACKSTOP_BODY_BYTES = 1024 * 1024
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What a connection reads at a time (Tornado: 64 KiB). A body held by a slow
+# client keeps one such buffer beside what it has sent.
+READ_CHUNK_BYTES = 16 * 1024
 
 
 class _Passing(httputil.HTTPMessageDelegate):
@@ -286,6 +289,7 @@ async def serve(
         idle_connection_timeout=idle_timeout,
         body_timeout=body_timeout,
         max_body_size=BACKSTOP_BODY_BYTES,
+        chunk_size=READ_CHUNK_BYTES,
         # A quarter of the file descriptors stays for files and the database.
         max_connections=open_files * 3 // 4,
     )

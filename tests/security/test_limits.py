@@ -79,7 +79,7 @@ async def held_body(base_url: str, declared: int, sent: bytes) -> asyncio.Stream
 
 
 async def test_bodies_past_the_memory_budget_get_a_503_page_before_they_are_sent(app, http_server, base_url):
-    app.bodies.limit = 150_000  # two almost-full forms; the site's is 64 MiB
+    app.bodies.limit = 150_000  # two almost-full forms; the site's is 32 MiB
     held = [await held_body(base_url, 65_000, b"a" * 64_000) for _ in range(2)]
     # Only the headers: the answer comes before any of the body was asked for.
     head = (
