@@ -20,7 +20,7 @@ gets an answer at once.
 
 .venv/bin/python bench/floods.py                  # about 6 minutes; prints Markdown
 .venv/bin/python bench/floods.py --quick          # under 2 minutes, to see that it works
-.venv/bin/python bench/floods.py --serving-only   # 4 to 6 only, about 2 minutes
+.venv/bin/python bench/floods.py --serving-only   # 4 to 6 only, about 3 minutes
 
 Needs wrk (`apt-get install wrk`). Run by hand, not by the tests.
 """
