@@ -117,7 +117,7 @@ class _Request(_Passing):
         self.declared = int(length) if length.isascii() and length.isdigit() else 0
         if self.declared > self.limit:
             return self.refuse(413)
-        if not self.site.bodies.take(self.request, self.declared):
+        if self.declared and not self.site.bodies.take(self.request, self.declared):
             return self.refuse(503)
         if "Transfer-Encoding" in headers:
             # A chunked body declares no length: it is counted as it comes

@@ -35,6 +35,7 @@ from pymongo import MongoClient
 
 from app import make_app
 from serving.keys import signing_keys
+from serving.workers import Backoff
 from sessions import MongoStore
 
 ROOT = Path(__file__).parent.parent
@@ -310,6 +311,12 @@ def test_each_worker_is_replaced_after_its_own_back_off_and_the_stop_stays_clean
     assert site.stop() == 0
     site.wait_for_log("Stopping", times=2)
     assert not any(Path(f"/proc/{pid}").exists() for pid in replacements)
+
+
+def test_a_workers_back_off_doubles_while_it_keeps_dying_and_is_forgotten_after_a_quiet_minute():
+    backoff = Backoff(first=1, most=8, forget_after=60)
+    deaths = [0, 10, 20, 30, 40, 50, 59, 200, 210]
+    assert [backoff.after_death(at) for at in deaths] == [0, 1, 2, 4, 8, 8, 8, 0, 1]
 
 
 def kill_workers(site: Site) -> list[int]:
