@@ -51,12 +51,14 @@ class Site:
     """`python app.py ...` in a process of its own, with its log at hand.
     keyword arguments go to subprocess.Popen (cwd, env, preexec_fn)."""
 
-    def __init__(self, *args: str, cookie_secret: str | None = COOKIE_SECRET, **popen) -> None:
+    def __init__(
+        self, *args: str, cookie_secret: str | None = COOKIE_SECRET, program: tuple = ("app.py",), **popen
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log: list[str] = []
         self._logged = threading.Condition()
-        command = [sys.executable, "app.py", f"--port={self.port}", *args]
+        command = [sys.executable, *program, f"--port={self.port}", *args]
         if cookie_secret:
             command.append(f"--cookie-secret={cookie_secret}")
         popen.setdefault("cwd", ROOT)
@@ -346,6 +348,25 @@ def test_with_no_worker_alive_the_site_is_back_within_a_second_and_refuses_conne
     assert site.get("/")[0] == 200
     assert time.monotonic() - down < 5
     assert len(site.workers()) == 1, "the other waits out its own back-off"
+    assert site.stop() == 0
+
+
+# python -c "...": app.py where the socket module has no SO_REUSEPORT, as on a system without it.
+WITHOUT_REUSE_PORT = (
+    "-c",
+    "import runpy, socket, sys; del socket.SO_REUSEPORT; sys.argv[0] = 'app.py'; "
+    "runpy.run_path('app.py', run_name='__main__')",
+)
+
+
+def test_without_so_reuseport_the_workers_share_the_parents_socket_and_it_is_said(started, closed_port):
+    mongodb = f"--session-store=mongodb://127.0.0.1:{closed_port}/x"
+    site = started("--processes=2", mongodb, "--store-timeout=0.5", program=WITHOUT_REUSE_PORT)
+    site.wait_for_log("SO_REUSEPORT is not available here: the workers share one listening socket, held by the parent")
+    site.wait_for_log("Serving on", times=2)
+    (shared,) = listening_sockets(site.port)
+    assert all(shared in sockets_of(pid) for pid in [site.process.pid, *site.workers()])
+    assert [site.get("/")[0] for _ in range(4)] == [200] * 4
     assert site.stop() == 0
 
 
