@@ -23,7 +23,7 @@ from handlers.base import BodyRefusedHandler, StaticHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
 from serving import command_line, server, workers
-from serving.keys import current_key, signing_keys
+from serving.keys import current_key, key_warning, signing_keys
 from serving.storage import close_store, kept_up, open_login_failures, open_store
 from sessions import SessionConfig, SessionStore
 
@@ -103,19 +103,12 @@ async def run(keys: dict[int, str], current_version: int, made_up_key: bool, soc
     async with kept_up(store, failures):  # MongoDB's indexes checked now and then; the client closed at the end
         # A worker has its sockets already; one process takes the port once the store's URL is known good.
         sockets = sockets or command_line.bind_sockets(options.port, options.address)
-        if made_up_key:  # said once the port is taken, so that a mistake stays one line
-            log.warning(
-                "No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops"
-            )
+        if warning := key_warning(keys[current_version], made_up_key):  # once the port is taken: a mistake is one line
+            log.warning(warning)
         settings = dict(body_memory_bytes=options.body_memory * 2**20, debug=options.debug)
         app = make_app(store, keys, key_version=current_version, login_failures=failures, **settings)
-        await server.serve(
-            app,
-            sockets,
-            xheaders=options.xheaders,
-            idle_timeout=options.idle_timeout,
-            body_timeout=options.body_timeout,
-        )
+        timeouts = dict(idle_timeout=options.idle_timeout, body_timeout=options.body_timeout)
+        await server.serve(app, sockets, xheaders=options.xheaders, **timeouts)
 
 
 async def check_store() -> None:

@@ -9,7 +9,6 @@ the one that signs; each cookie carries the version of the key that signed it.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import secrets
 
@@ -33,15 +32,20 @@ def current_key(given: str | None) -> tuple[str, bool]:
     random one), and whether it was made up just now."""
     secret = given or os.environ.get("COOKIE_SECRET")
     if secret:
-        if len(secret.encode()) < SHORTEST_KEY_BYTES:
-            logging.getLogger("app").warning(
-                "The cookie secret is %d bytes: use at least %d random ones, such as "
-                "python -c 'import secrets; print(secrets.token_urlsafe(32))' prints",
-                len(secret.encode()),
-                SHORTEST_KEY_BYTES,
-            )
         return secret, False
     # Kept in the environment, which --debug's reload (a re-exec of this
     # process) inherits: a code change does not sign everyone out.
     os.environ["COOKIE_SECRET"] = secrets.token_urlsafe(32)
     return os.environ["COOKIE_SECRET"], True
+
+
+def key_warning(key: str, made_up: bool) -> str | None:
+    """What to tell the operator about the signing key, if anything."""
+    if made_up:
+        return "No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops"
+    if len(key.encode()) < SHORTEST_KEY_BYTES:
+        return (
+            f"The cookie secret is {len(key.encode())} bytes: use at least {SHORTEST_KEY_BYTES} random ones, "
+            "such as python -c 'import secrets; print(secrets.token_urlsafe(32))' prints"
+        )
+    return None

@@ -346,7 +346,7 @@ def test_with_no_worker_alive_the_site_is_back_within_a_second_and_refuses_conne
             socket.create_connection(("127.0.0.1", site.port)).close()
     site.wait_for_log("Serving on", times=5)
     assert site.get("/")[0] == 200
-    assert time.monotonic() - down < 5
+    assert time.monotonic() - down < 10, "back within a few seconds, not after its back-off of 30"
     assert len(site.workers()) == 1, "the other waits out its own back-off"
     assert site.stop() == 0
 
@@ -445,7 +445,7 @@ def test_out_of_file_descriptors_with_every_connection_answering_the_server_paus
     # A Redis that never answers: a page that needs a session waits for it (--store-timeout), its connection held.
     black_hole = socket.create_server(("127.0.0.1", 0), backlog=100)
     redis = f"--session-store=redis://127.0.0.1:{black_hole.getsockname()[1]}/0"
-    site = started(redis, "--store-timeout=2", preexec_fn=open_files_limit(64, 64))
+    site = started(redis, "--store-timeout=3", preexec_fn=open_files_limit(64, 64))
     site.wait_for_log("Serving on")
     assert site.get("/")[0] == 200  # templates read while files can still be opened
     assert site.get("/nowhere")[0] == 404  # and the error page's
