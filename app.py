@@ -7,6 +7,7 @@ python app.py --help               # every option
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -18,12 +19,12 @@ from auth.clients import describe_client
 from auth.login_failures import LoginFailures
 from handlers.active_sessions import ActiveSessionsHandler, RevokeOtherSessionsHandler, RevokeSessionHandler
 from handlers.auth import LoginHandler, LogoutHandler
-from handlers.base import BodyTooLargeHandler, StaticHandler
+from handlers.base import BodyRefusedHandler, StaticHandler
 from handlers.dashboard import DashboardHandler
 from handlers.home import HomeHandler, NotFoundHandler
-from serving import server
-from serving.keys import current_key, signing_keys
-from serving.storage import kept_up, open_login_failures, open_store
+from serving import command_line, server, workers
+from serving.keys import current_key, key_warning, signing_keys
+from serving.storage import close_store, kept_up, open_login_failures, open_store
 from sessions import SessionConfig, SessionStore
 
 define("port", default=8888, help="port to listen on")
@@ -85,7 +86,7 @@ def make_app(
         default_handler_class=NotFoundHandler,
         # Every form here is tiny: a larger body gets a 413 page before it is read.
         max_body_bytes=64 * 1024,
-        body_too_large_handler=BodyTooLargeHandler,
+        body_refused_handler=BodyRefusedHandler,
         login_url="/login",
         cookie_secret=cookie_secret,
         key_version=key_version,
@@ -101,25 +102,28 @@ def make_app(
     )
 
 
-async def run(sockets: list, keys: dict[int, str], current_version: int, made_up_key: bool) -> None:
+async def run(keys: dict[int, str], current_version: int, made_up_key: bool, sockets: list | None) -> None:
     store = open_store(options.session_store, options.store_timeout, options.mongodb_driver)
-    if made_up_key:  # said after open_store, so that a mistake in --session-store stays one line
-        log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
     failures = open_login_failures(store, options.login_failure_table)
     async with kept_up(store, failures):  # MongoDB's indexes checked now and then; the client closed at the end
-        app = make_app(
-            store,
-            keys,
-            key_version=current_version,
-            login_failures=failures,
-            xheaders=options.xheaders,  # the client's address is known: logins share hashing fairly
-            debug=options.debug,
-        )
-        await server.serve(app, sockets, xheaders=options.xheaders, address=options.address, port=options.port)
+        # A worker has its sockets already; one process takes the port once the store's URL is known good.
+        sockets = sockets or command_line.bind_sockets(options.port, options.address)
+        if warning := key_warning(keys[current_version], made_up_key):  # once the port is taken: a mistake is one line
+            log.warning(warning)
+        # With --xheaders the client's address is known: logins share the hashing queue fairly.
+        settings = dict(body_memory_bytes=options.body_memory * 2**20, xheaders=options.xheaders, debug=options.debug)
+        app = make_app(store, keys, key_version=current_version, login_failures=failures, **settings)
+        timeouts = dict(idle_timeout=options.idle_timeout, body_timeout=options.body_timeout)
+        await server.serve(app, sockets, xheaders=options.xheaders, **timeouts)
+
+
+async def check_store() -> None:
+    """Open the store and close it, connecting to nothing: a mistake in its URL is found before the port is taken."""
+    await close_store(open_store(options.session_store, options.store_timeout, options.mongodb_driver))
 
 
 def main() -> None:
-    server.parse_command_line()  # tornado.options.parse_command_line(), one line per mistake
+    command_line.parse_command_line()  # one line per mistake; --help to standard output
     if options.processes != 1 and options.session_store == "memory":
         raise SystemExit(
             "--processes needs a shared store: in-memory sessions are per process. "
@@ -127,14 +131,18 @@ def main() -> None:
         )
     if options.login_failure_table < 1:  # 0 would count no account, and lock none
         raise SystemExit(f"--login-failure-table={options.login_failure_table}: at least 1 account")
-    sockets = server.bind_sockets(options.port, options.address)
     secret, made_up = current_key(options.cookie_secret)
     keys, current_version = signing_keys(secret, [key for key in options.retired_cookie_secrets.split(",") if key])
+    sockets = None
     # Workers are forked before any event loop or database client exists,
-    # which is why this is not one async main().
+    # which is why this is not one async main(). Each one listens on a socket of its own.
     if options.processes != 1:
-        server.fork_workers(options.processes or tornado.process.cpu_count(), sockets)
-    asyncio.run(run(sockets, keys, current_version, made_up))
+        asyncio.run(check_store())
+        backoff = functools.partial(workers.Backoff, first=options.worker_restart_wait)
+        sockets = workers.fork_workers(
+            options.processes or tornado.process.cpu_count(), options.port, options.address, backoff
+        )
+    asyncio.run(run(keys, current_version, made_up, sockets))
 
 
 if __name__ == "__main__":

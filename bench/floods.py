@@ -20,10 +20,18 @@ gets an answer at once.
    c. 24 connections from three addresses behind --xheaders (X-Forwarded-For),
       and the same without --xheaders: how often does a user at a fourth
       address get in?
+5. bodies held open: 10,000 connections at once, each sending all but the
+   last byte of a 65,000-byte body; the server's RSS at its peak, with the
+   defaults, without the body timeout, and without the body memory budget;
+6. slow bodies at the connection cap: 60 of them at a 64-file limit, while
+   20 real requests come;
+7. workers: --processes=2, six kills of one worker, then both at once: how
+   long until the site answers, and what a connection gets meanwhile.
 
-.venv/bin/python bench/floods.py            # about 5 minutes; prints Markdown
-.venv/bin/python bench/floods.py --quick    # under a minute and a half, to see that it works
-.venv/bin/python bench/floods.py --logins   # the login cases only, about a minute
+.venv/bin/python bench/floods.py                  # about 7 minutes; prints Markdown
+.venv/bin/python bench/floods.py --quick          # about 3 minutes, to see that it works
+.venv/bin/python bench/floods.py --logins         # 4 only, about a minute
+.venv/bin/python bench/floods.py --serving-only   # 5 to 7 only, about 3 minutes
 
 Needs wrk (`apt-get install wrk`). Run by hand, not by the tests.
 """
@@ -32,12 +40,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import datetime
 import http.client
+import os
 import re
+import resource
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import sys
@@ -46,7 +58,7 @@ import time
 import tracemalloc
 import urllib.parse
 
-from load import ROOT, SECRET, Server, free_port, machine, request, wrk
+from load import ROOT, SECRET, Server, children, free_port, machine, request, wrk
 
 sys.path.insert(0, str(ROOT))
 from auth import throttle
@@ -139,6 +151,137 @@ def flood_bodies(server: Server, clients: int, rounds: int) -> dict:
         "median_sent": statistics.median(sent),
         "seconds": time.monotonic() - started,
     }
+
+
+def sample_rss(server: Server, done: threading.Event, peak: list[int]) -> None:
+    while not done.is_set():
+        peak[0] = max(peak[0], server.rss())
+        time.sleep(0.02)
+
+
+async def hold_bodies(port: int, count: int, declared: int, hold: float) -> collections.Counter:
+    """`count` connections at once, each sending all of a `declared`-byte body
+    but its last byte, then waiting up to `hold` seconds for an answer; what
+    each got: a status, "held" (no answer, still open), or "closed"."""
+    outcomes: collections.Counter = collections.Counter()
+    connecting = asyncio.Semaphore(500)  # the listen backlog is 128: a SYN flood would only measure retries
+    head = b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    request = head + b"Content-Length: %d\r\n\r\n" % declared + b"a" * (declared - 1)
+
+    async def one() -> None:
+        try:
+            async with connecting:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(request)
+                await writer.drain()
+            try:
+                line = await asyncio.wait_for(reader.readline(), hold)
+                outcomes[line.split(b" ")[1].decode() if line else "closed"] += 1
+            except TimeoutError:
+                outcomes["held"] += 1
+            writer.close()
+        except OSError as e:
+            outcomes[type(e).__name__] += 1
+
+    await asyncio.gather(*(one() for _ in range(count)))
+    return outcomes
+
+
+def flood_held_bodies(extra_args: list[str], count: int, declared: int = 65_000, hold: float = 30) -> dict:
+    """A server of its own: its RSS before, and at its peak while `count` connections hold almost-full bodies."""
+    port = free_port()
+    server = Server(
+        [sys.executable, "app.py", f"--port={port}", f"--cookie-secret={SECRET}", "--logging=warning", *extra_args],
+        port,
+    )
+    try:
+        wrk(f"http://127.0.0.1:{port}/", 1, connections=CONNECTIONS)  # warmed up, as for the other floods
+        baseline, peak, done = server.rss(), [0], threading.Event()
+        sampler = threading.Thread(target=sample_rss, args=(server, done, peak))
+        sampler.start()
+        started = time.monotonic()
+        outcomes = asyncio.run(hold_bodies(port, count, declared, hold))
+        done.set()
+        sampler.join()
+        return {
+            "args": " ".join(extra_args),
+            "count": count,
+            "baseline": baseline,
+            "peak": max(peak[0], server.rss("VmHWM")),
+            "outcomes": dict(outcomes),
+            "seconds": time.monotonic() - started,
+        }
+    finally:
+        server.stop()
+
+
+def status_of_get(port: int, timeout: float = 10) -> str:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            line = sock.makefile("rb").readline().decode()
+            return line.split(" ")[1] if line else "closed"
+    except TimeoutError:
+        return "no answer"
+    except OSError as e:
+        return type(e).__name__
+
+
+def flood_slow_bodies(slow: int = 60, real: int = 20) -> dict:
+    """A server limited to 64 open files (48 connections): `slow` connections
+    each send a body's headers and a few bytes, then nothing; meanwhile `real`
+    GET / on new connections."""
+    port = free_port()
+    args = [sys.executable, "app.py", f"--port={port}", f"--cookie-secret={SECRET}", "--logging=warning"]
+    server = Server(["prlimit", "--nofile=64:64", *args], port)
+    connections = []
+    try:
+        for _ in range(slow):
+            connection = socket.create_connection(("127.0.0.1", port))
+            connection.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nusername=")
+            connections.append(connection)
+        statuses = [status_of_get(port) for _ in range(real)]
+    finally:
+        for connection in connections:
+            connection.close()
+        server.stop()
+    return {"slow": slow, "real": collections.Counter(statuses)}
+
+
+def kill_workers_in_a_row(kills: int = 6) -> dict:
+    """--processes=2: kill one worker at a time `kills` times, each once the
+    site has two again, then both at once; how long until GET / is answered
+    again, and what a connection got meanwhile."""
+    port = free_port()
+    nowhere = free_port()  # no Redis needed: GET / needs no session
+    args = [sys.executable, "app.py", f"--port={port}", f"--cookie-secret={SECRET}", "--processes=2"]
+    server = Server([*args, f"--session-store=redis://127.0.0.1:{nowhere}/0", "--logging=warning"], port)
+
+    def workers() -> list[int]:
+        return children(server.process.pid)
+
+    def until_two_workers_serve() -> None:
+        while len(workers()) < 2 or status_of_get(port, timeout=1) != "200":
+            time.sleep(0.05)
+
+    try:
+        until_two_workers_serve()
+        started = time.monotonic()
+        for kill in range(kills):
+            os.kill(workers()[kill % 2], signal.SIGKILL)
+            time.sleep(0.2)
+            until_two_workers_serve()
+        for pid in workers():
+            os.kill(pid, signal.SIGKILL)
+        down = time.monotonic()
+        meanwhile = []
+        while (status := status_of_get(port, timeout=1)) != "200":
+            meanwhile.append(status)
+            time.sleep(0.05)
+        back = time.monotonic() - down
+    finally:
+        server.stop()
+    return {"kills": kills, "kill_seconds": down - started, "back": back, "meanwhile": collections.Counter(meanwhile)}
 
 
 def login_form(port: int, username: str, password: str) -> tuple[dict, str]:
@@ -312,11 +455,53 @@ def print_login_cases(rows: list[str]) -> None:
         print(row)
 
 
+def serving_cases(quick: bool) -> None:
+    """Bodies held open, slow bodies at the connection cap, workers killed: each on a server of its own."""
+    count = 1_000 if quick else 10_000
+    # Each connection's file descriptor, here and in the server (which raises its own limit).
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+    held = [
+        flood_held_bodies([], count),
+        flood_held_bodies(["--body-timeout=60"], count),
+        flood_held_bodies(["--body-timeout=60", "--body-memory=100000"], count),
+    ]
+    slow = flood_slow_bodies()
+    workers = kill_workers_in_a_row()
+    mib = 2**20
+    print(f"\n{datetime.date.today()}: {machine()}.\n")
+    print("| Flood | Options | Answers | Server RSS before, at its peak | Growth |")
+    print("|---|---|---|---:|---:|")
+    for run in held:
+        print(
+            f"| {run['count']:,} connections at once, each sending 64,999 bytes of a 65,000-byte body "
+            f"| {run['args'] or '(defaults)'} | {run['outcomes']} | {run['baseline'] / mib:.0f} MiB, "
+            f"{run['peak'] / mib:.0f} MiB | {(run['peak'] - run['baseline']) / mib:.0f} MiB |"
+        )
+    print(
+        "\nAnswers: a status, 'held' (no answer in 30 s, connection open), 'closed' (closed by the server's "
+        "body timeout).\n"
+    )
+    print("| Flood | What happened |")
+    print("|---|---|")
+    print(
+        f"| {slow['slow']} slow bodies at a 64-file limit (48 connections), then 20 GET / "
+        f"| the GETs were answered {dict(slow['real'])} |"
+    )
+    print(
+        f"| --processes=2: {workers['kills']} kills of one worker in {workers['kill_seconds']:.0f} s, then both "
+        f"at once | answering again after {workers['back']:.1f} s; connections meanwhile: "
+        f"{dict(workers['meanwhile'])} |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--logins", action="store_true", help="the login cases only")
+    parser.add_argument("--serving-only", action="store_true", help="only bodies held open, slow bodies and workers")
     args = parser.parse_args()
+    if args.serving_only:
+        return serving_cases(args.quick)
     scale = 10 if args.quick else 1
     if args.logins:
         print(f"\n{datetime.date.today()}: {machine()}.")
@@ -399,6 +584,7 @@ def main() -> None:
         f"95th percentile {logins['p95'] * 1000:.0f} ms, slowest {logins['max'] * 1000:.0f} ms |"
     )
     print_login_cases(login_rows)
+    serving_cases(args.quick)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def make_app():
 async def main():
     define("port", default=8888, help="port to listen on")  # here: importing this file (the tests do) adds no option
     parse_command_line()
-    make_app().listen(options.port, "127.0.0.1")
+    make_app().listen(options.port, "127.0.0.1", max_body_size=64 * 1024, idle_connection_timeout=10, body_timeout=5)
+    print(f"Listening on http://127.0.0.1:{options.port}/ (Ctrl+C stops)", flush=True)
     await asyncio.Event().wait()
 
 

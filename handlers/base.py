@@ -30,6 +30,7 @@ ERROR_ADVICE = {
     "Delete this site's cookies and try again.",
     503: "The session store is not answering. Nothing was lost; try again in a few seconds.",
 }
+BUSY_ADVICE = "The server is receiving many forms right now. Nothing was sent; try again in a few seconds."
 
 
 def format_time(timestamp: float) -> str:
@@ -44,6 +45,30 @@ class PageMixin(tornado.web.RequestHandler):
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Referrer-Policy", "same-origin")
+
+    def allowed_methods(self) -> list[str]:
+        # Tornado's RequestHandler answers 405 with one stub for every method.
+        unimplemented = tornado.web.RequestHandler.get
+        reads = ["GET", "HEAD"] if type(self).get is not unimplemented else []
+        writes = ["POST"] if type(self).post is not unimplemented else []
+        return [*reads, *writes, "OPTIONS"]
+
+    def check_xsrf_cookie(self) -> None:
+        # A method this address does not take is a 405, whatever the form's token.
+        if self.request.method not in self.allowed_methods():
+            raise tornado.web.HTTPError(405)
+        super().check_xsrf_cookie()
+
+    def options(self, *args: Any) -> None:
+        self.set_header("Allow", ", ".join(self.allowed_methods()))
+        self.set_status(204)
+
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        # Tornado sets the _xsrf cookie with one set of settings for HTTP and
+        # HTTPS alike: over HTTPS (behind the proxy too, with --xheaders) it is Secure.
+        if name == self.settings.get("xsrf_cookie_name", "_xsrf") and self.request.protocol == "https":
+            kwargs["secure"] = True
+        super().set_cookie(name, value, *args, **kwargs)
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
@@ -67,8 +92,11 @@ class PageMixin(tornado.web.RequestHandler):
         advice = ERROR_ADVICE.get(status_code, "Something went wrong on our side. Try again later.")
         if isinstance(error, accounts.TooManyLogins):
             advice = "Many logins are being checked right now. Nothing was lost; try again in a few seconds."
+        advice = getattr(error, "advice", advice)
         if status_code == 503:
             self.set_header("Retry-After", "5")
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.render(
             "error.html",
             status_code=status_code,
@@ -85,6 +113,10 @@ class BaseHandler(PageMixin, SessionMixin):
             raise tornado.web.HTTPError(431)
         await self.load_session()
         self.current_user = self.session.user
+
+    def head(self, *args: Any) -> Any:
+        # A page's headers without the page: Tornado sends no body for HEAD.
+        return self.get(*args)
 
     def get_login_url(self) -> str:
         # The login page says why when this browser's session has ended (expired,
@@ -142,13 +174,20 @@ class StaticHandler(PageMixin, tornado.web.StaticFileHandler):
 
 
 @tornado.web.stream_request_body
-class BodyTooLargeHandler(BaseHandler):
-    """Answers 413 as soon as a request's headers are in (streaming mode,
-    so Tornado does not read the body first). server.Site sends here every
-    request whose body passes the max_body_bytes setting."""
+class BodyRefusedHandler(BaseHandler):
+    """Answers as soon as a request's headers are in (streaming mode, so
+    Tornado does not read the body first): 413 for a body too large for any
+    form, 503 when the bodies in flight already take the memory they may.
+    server.Site sends such requests here."""
+
+    def initialize(self, status: int) -> None:
+        self.status = status
 
     def check_xsrf_cookie(self) -> None:
         pass  # refused whatever its token, as Tornado's ErrorHandler does
 
     async def prepare(self) -> None:
-        raise tornado.web.HTTPError(413)
+        error = tornado.web.HTTPError(self.status)
+        if self.status == 503:
+            error.advice = BUSY_ADVICE
+        raise error

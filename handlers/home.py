@@ -9,6 +9,9 @@ class HomeHandler(BaseHandler):
 
 
 class NotFoundHandler(BaseHandler):
+    def check_xsrf_cookie(self) -> None:
+        raise tornado.web.HTTPError(404)  # nothing here to take a form, whatever the method
+
     async def prepare(self) -> None:
         await super().prepare()
         raise tornado.web.HTTPError(404)

@@ -12,6 +12,9 @@ import hashlib
 import os
 import secrets
 
+# HMAC-SHA256 keys: shorter than its 32 bytes, a key is easier to guess than the signature is to forge.
+SHORTEST_KEY_BYTES = 32
+
 
 def key_version(key: str) -> int:
     # A digest of the key itself, not its place in a list: dropping a retired
@@ -34,3 +37,15 @@ def current_key(given: str | None) -> tuple[str, bool]:
     # process) inherits: a code change does not sign everyone out.
     os.environ["COOKIE_SECRET"] = secrets.token_urlsafe(32)
     return os.environ["COOKIE_SECRET"], True
+
+
+def key_warning(key: str, made_up: bool) -> str | None:
+    """What to tell the operator about the signing key, if anything."""
+    if made_up:
+        return "No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops"
+    if len(key.encode()) < SHORTEST_KEY_BYTES:
+        return (
+            f"The cookie secret is {len(key.encode())} bytes: use at least {SHORTEST_KEY_BYTES} random ones, "
+            "such as python -c 'import secrets; print(secrets.token_urlsafe(32))' prints"
+        )
+    return None

@@ -1,24 +1,24 @@
-"""Process management and the limits of a server facing the internet.
+"""The limits of a server facing the internet, and a graceful stop.
 Skip this file on a first read: nothing in it is about sessions.
 
 - Site: the Application, knowing which requests are in flight (so that a stop
-  can let them finish) and refusing over-large bodies before reading them.
+  can let them finish) and refusing bodies before reading them: too large
+  for a form, or past the memory all bodies in flight may take.
 - HTTPServer: Tornado's, with a cap on open connections below the
   file-descriptor limit, and one trusted header per fact behind a proxy.
 - serve(): serve until SIGTERM or SIGINT, then stop gracefully.
-- fork_workers(): --processes=N, replacing workers that die.
-- parse_command_line(), bind_sockets(): a mistake is one clear line.
+
+The limits' own bookkeeping is in limits.py; --processes=N in workers.py;
+the command line in command_line.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import errno
 import logging
 import math
-import os
 import resource
 import signal
 import socket
@@ -28,12 +28,11 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.iostream
-import tornado.netutil
-import tornado.options
 import tornado.web
 from tornado import httputil
 from tornado.ioloop import IOLoop
-from tornado.options import options
+
+from serving.limits import BODY_MEMORY_BYTES, BodyBudget, Connections
 
 log = logging.getLogger("app")
 
@@ -48,6 +47,9 @@ STOP_GRACE = 8
 # through Site (which refuses far smaller bodies, with a page).
 BACKSTOP_BODY_BYTES = 1024 * 1024
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# What a connection reads at a time (Tornado: 64 KiB). A body held by a slow
+# client keeps one such buffer beside what it has sent.
+READ_CHUNK_BYTES = 16 * 1024
 
 
 class _Passing(httputil.HTTPMessageDelegate):
@@ -72,20 +74,26 @@ class _Passing(httputil.HTTPMessageDelegate):
 class Site(tornado.web.Application):
     """Knows the requests in flight, from their headers until their answer
     is logged or their connection closes (a client that left in the middle
-    of its body is not waited for), and refuses a body over the setting
-    max_body_bytes as soon as its length is known: the handler named by the
-    setting body_too_large_handler answers, before the body is read."""
+    of its body is not waited for), and refuses a body before reading it:
+    413 when it is over the setting max_body_bytes, 503 when the bodies in
+    flight on all connections would pass the setting body_memory_bytes. The
+    handler named by the setting body_refused_handler answers."""
 
     def __init__(self, *args: Any, **settings: Any) -> None:
         super().__init__(*args, **settings)
         self.in_flight: set[httputil.HTTPServerRequest] = set()
+        self.bodies = BodyBudget(self.settings.get("body_memory_bytes", BODY_MEMORY_BYTES))
 
     def get_handler_delegate(self, request: httputil.HTTPServerRequest, *args: Any, **kwargs: Any) -> Any:
         return _Request(self, request, super().get_handler_delegate(request, *args, **kwargs))
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
-        self.in_flight.discard(handler.request)
+        self.request_ended(handler.request)
         super().log_request(handler)
+
+    def request_ended(self, request: httputil.HTTPServerRequest) -> None:
+        self.in_flight.discard(request)
+        self.bodies.give_back(request)
 
     async def requests_finished(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -99,15 +107,18 @@ class _Request(_Passing):
         super().__init__(delegate)
         self.site, self.request = site, request
         self.limit = site.settings.get("max_body_bytes", sys.maxsize)
-        self.received = 0
+        self.declared = self.received = 0
         self.refused = False
 
     def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> Any:
         self.site.in_flight.add(self.request)
         self.start_line, self.headers = start_line, headers
         length = headers.get("Content-Length", "0")
-        if length.isascii() and length.isdigit() and int(length) > self.limit:
-            return self.refuse()
+        self.declared = int(length) if length.isascii() and length.isdigit() else 0
+        if self.declared > self.limit:
+            return self.refuse(413)
+        if self.declared and not self.site.bodies.take(self.request, self.declared):
+            return self.refuse(503)
         if "Transfer-Encoding" in headers:
             # A chunked body declares no length: it is counted as it comes
             # (below), so that past the limit the client gets the 413 page.
@@ -119,30 +130,40 @@ class _Request(_Passing):
             return None
         self.received += len(chunk)
         if self.received > self.limit:
-            super().on_connection_close()  # the handler that was to have it lets go of what came so far
-            return self.refuse()
+            return self.refuse_after_part(413)
+        beyond_declared = min(len(chunk), self.received - self.declared)
+        if beyond_declared > 0 and not self.site.bodies.take(self.request, beyond_declared):
+            return self.refuse_after_part(503)
         return super().data_received(chunk)
 
     def on_connection_close(self) -> None:
-        self.site.in_flight.discard(self.request)
+        self.site.request_ended(self.request)
         super().on_connection_close()
 
-    def refuse(self) -> Any:
+    def refuse_after_part(self, status: int) -> Any:
+        super().on_connection_close()  # the handler that was to have it lets go of what came so far
+        return self.refuse(status)
+
+    def refuse(self, status: int) -> Any:
         self.refused = True
+        self.site.bodies.give_back(self.request)
         # Once the answer is sent Tornado passes nothing more on and closes
         # the connection. Until then it reads on and throws the body away;
         # without this it would add its own bare "400" after the page.
         self.request.connection.set_max_body_size(sys.maxsize)
-        handler = self.site.settings["body_too_large_handler"]
-        self.delegate = tornado.web.Application.get_handler_delegate(self.site, self.request, handler)
+        handler = self.site.settings["body_refused_handler"]
+        self.delegate = tornado.web.Application.get_handler_delegate(
+            self.site, self.request, handler, {"status": status}
+        )
         return self.delegate.headers_received(self.start_line, self.headers)
 
 
 class HTTPServer(tornado.httpserver.HTTPServer):
     """Tornado's HTTPServer, kept under the file-descriptor limit: with
     max_connections open, a new connection closes the one idle longest (a
-    keep-alive connection, or one still sending its headers), or is turned
-    away if every connection has a request in flight.
+    keep-alive connection, or one still sending its headers), else the one
+    that has been sending its body the longest (limits.Connections), or is
+    turned away if every connection has a request being answered.
 
     With xheaders, only X-Forwarded-Proto and X-Forwarded-For are trusted:
     Tornado prefers X-Scheme and X-Real-Ip, which a proxy that sets only the
@@ -152,42 +173,36 @@ class HTTPServer(tornado.httpserver.HTTPServer):
     def initialize(self, *args: Any, max_connections: int = 10_000, **kwargs: Any) -> None:
         super().initialize(*args, **kwargs)
         self.max_connections = max_connections
-        self.open: set[tornado.iostream.IOStream] = set()
-        # Connections waiting for a request's headers, longest waiting first.
-        self.idle: dict[tornado.iostream.IOStream, None] = {}
+        self.connections = Connections()
         self.warned: dict[str, float] = {}
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
-        if len(self.open) >= self.max_connections:
+        if len(self.connections) >= self.max_connections:
             self.warn_now_and_then(
-                f"{self.max_connections} connections open, the most allowed: closing the longest idle"
+                f"{self.max_connections} connections open, the most allowed: closing the longest idle or slowest"
             )
-            if not self.close_longest_idle():
+            if not self.make_room():
                 stream.close()
                 return
-        self.open.add(stream)
-        self.idle[stream] = None
+        self.connections.opened(stream)
         super().handle_stream(stream, address)
 
-    def close_longest_idle(self) -> bool:
-        for stream in self.idle:
-            self.forget(stream)
-            stream.close()
-            return True
-        return False
-
-    def forget(self, stream: tornado.iostream.IOStream) -> None:
-        self.open.discard(stream)
-        self.idle.pop(stream, None)
+    def make_room(self) -> bool:
+        """Close the connection that gives way to a new one; False if none may."""
+        stream = self.connections.to_close()
+        if stream is None:
+            return False
+        self.connections.closed(stream)
+        stream.close()
+        return True
 
     def start_request(self, server_conn: Any, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
         stream = server_conn.stream
-        if stream in self.open:
-            self.idle[stream] = None
+        self.connections.waiting_for_request(stream)
         return _Arriving(self, stream, super().start_request(server_conn, request_conn))
 
     def on_close(self, server_conn: Any) -> None:
-        self.forget(server_conn.stream)
+        self.connections.closed(server_conn.stream)
         super().on_close(server_conn)
 
     def pause_accepting(self, listener: socket.socket) -> None:
@@ -214,16 +229,21 @@ class _Arriving(_Passing):
         self.server, self.stream = server, stream
 
     def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> Any:
-        self.server.idle.pop(self.stream, None)
+        body_follows = headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in headers
+        self.server.connections.headers_received(self.stream, body_follows)
         if self.server.xheaders:
             for untrusted in ("X-Scheme", "X-Real-Ip"):
                 headers.pop(untrusted, None)
         return super().headers_received(start_line, headers)
 
+    def finish(self) -> None:
+        self.server.connections.body_received(self.stream)
+        super().finish()
+
 
 class _Listener(socket.socket):
     """A listening socket that, out of file descriptors, first closes the
-    server's longest idle connection and tries again, then pauses."""
+    connection that gives way (as at max_connections) and tries again, then pauses."""
 
     def __init__(self, server: HTTPServer, sock: socket.socket) -> None:
         super().__init__(sock.family, sock.type, sock.proto, fileno=sock.detach())
@@ -237,7 +257,7 @@ class _Listener(socket.socket):
             except OSError as e:
                 if e.errno not in (errno.EMFILE, errno.ENFILE):
                     raise
-            if not self.server.close_longest_idle():
+            if not self.server.make_room():
                 break
             self.server.warn_now_and_then("Out of file descriptors: closing the longest idle connections to make room")
         self.server.pause_accepting(self)
@@ -253,120 +273,35 @@ def raise_open_files_limit() -> int:
     return soft if soft != resource.RLIM_INFINITY else 2**20
 
 
-async def serve(app: Site, sockets: list[socket.socket], *, xheaders: bool, address: str, port: int) -> None:
+async def serve(
+    app: Site,
+    sockets: list[socket.socket],
+    *,
+    xheaders: bool,
+    idle_timeout: float = IDLE_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+) -> None:
     """Serve until SIGINT or SIGTERM, then let requests in flight finish."""
     open_files = raise_open_files_limit()
     server = HTTPServer(
         app,
         xheaders=xheaders,
-        idle_connection_timeout=IDLE_TIMEOUT,
-        body_timeout=BODY_TIMEOUT,
+        idle_connection_timeout=idle_timeout,
+        body_timeout=body_timeout,
         max_body_size=BACKSTOP_BODY_BYTES,
+        chunk_size=READ_CHUNK_BYTES,
         # A quarter of the file descriptors stays for files and the database.
         max_connections=open_files * 3 // 4,
     )
     stopping = asyncio.Event()
     for signum in STOP_SIGNALS:
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    host, port = sockets[0].getsockname()[:2]
     server.add_sockets([_Listener(server, sock) for sock in sockets])
-    log.info("Serving on http://%s:%d/", address, port)  # after the handlers: a stop from now on is clean
+    log.info("Serving on http://%s:%d/", f"[{host}]" if ":" in host else host, port)  # a stop from now on is clean
     await stopping.wait()
     server.stop()
     log.info("Stopping: no new connections, letting requests in flight finish")
     if not await app.requests_finished(timeout=STOP_GRACE):
         log.warning("Stopped with requests still in flight")
     await server.close_all_connections()
-
-
-def fork_workers(count: int, sockets: list[socket.socket]) -> None:
-    """Return in each of `count` new worker processes. The parent stays
-    behind: it replaces a worker that dies (at once, then waiting longer
-    after each death within a minute of the last, so a crash loop does not
-    spin), passes SIGTERM and SIGINT on, and exits once the workers have
-    stopped: 0 if they all stopped cleanly. A worker that exits on its own
-    with an error (a setting it cannot use) stops the others too."""
-    workers: set[int] = set()
-    stopping = False
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-
-    def stop(signum: int, frame: object = None) -> None:
-        nonlocal stopping
-        stopping = True
-        # Once the workers stop, new connections are refused, not left waiting.
-        for sock in sockets:
-            sock.close()
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
-
-    def start_worker() -> bool:
-        pid = os.fork()
-        if pid == 0:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-            return True
-        workers.add(pid)
-        return False
-
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, stop)
-    for _ in range(count):
-        if start_worker():
-            return
-    log.info("Started %d worker processes", count)
-    failed = False
-    delay, last_death = 0.0, -math.inf
-    while workers:
-        pid, status = os.wait()
-        workers.discard(pid)
-        code = os.waitstatus_to_exitcode(status)
-        if stopping or code > 0:
-            failed |= code != 0
-            if not stopping:
-                log.error("Worker %d exited with status %d: stopping", pid, code)
-                stop(signal.SIGTERM)
-            continue
-        delay = 0.0 if time.monotonic() - last_death > 60 else min(max(1.0, delay * 2), 30.0)
-        last_death = time.monotonic()
-        how = f"was killed by {signal.Signals(-code).name}" if code else "stopped"
-        log.warning("Worker %d %s; starting another %s", pid, how, f"in {delay:g} s" if delay else "at once")
-        while not stopping and time.monotonic() < last_death + delay:
-            time.sleep(0.05)
-        if not stopping and start_worker():
-            return
-    sys.exit(1 if failed else 0)
-
-
-def parse_command_line() -> None:
-    """tornado.options.parse_command_line(), but a mistake is one clear line
-    and a non-zero exit, not the whole help or a traceback."""
-    known = {name.replace("_", "-") for name in options}
-    for arg in sys.argv[1:]:
-        name, has_value, _ = arg.lstrip("-").partition("=")
-        name = name.replace("_", "-")
-        if not arg.startswith("-") or not name:
-            raise SystemExit(f"unexpected argument {arg!r}: options look like --port=8000 (--help lists them)")
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f": did you mean --{close[0]}?" if close else " (--help lists them)"
-            raise SystemExit(f"unknown option --{name}{hint}")
-        try:
-            options.parse_command_line([sys.argv[0], arg], final=False)
-        except (tornado.options.Error, ValueError):
-            expected = {int: "a whole number", float: "a number"}.get(type(getattr(options, name)), "a value")
-            if not has_value:
-                raise SystemExit(f"--{name} needs {expected}: --{name}=...") from None
-            raise SystemExit(f"{arg}: expected {expected}") from None
-    options.run_parse_callbacks()
-
-
-def bind_sockets(port: int, address: str) -> list[socket.socket]:
-    """tornado.netutil.bind_sockets, with one clear line when it cannot."""
-    if not 0 <= port <= 65535:
-        raise SystemExit(f"--port={port}: a port is a number from 0 to 65535")
-    try:
-        return tornado.netutil.bind_sockets(port, address)
-    except OSError as e:
-        if e.errno == errno.EADDRINUSE:
-            raise SystemExit(f"port {port} is in use: stop the other server or pass --port=N") from None
-        raise SystemExit(f"cannot listen on {address}:{port}: {e.strerror or e}") from None

@@ -10,15 +10,19 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from test_processes import ROOT, started  # noqa: F401  (the fixture)
+from test_processes import ROOT, closed_port, started  # noqa: F401  (fixtures)
 
 MISTAKES = {
     "misspelled option": (["--prot=8000"], "unknown option --prot: did you mean --port?"),
     "unknown option": (["--colour=blue"], "unknown option --colour (--help lists them)"),
     "port not a number": (["--port=abc"], "--port=abc: expected a whole number"),
     "port out of range": (["--port=99999"], "--port=99999: a port is a number from 0 to 65535"),
+    "negative processes": (["--processes=-1"], "--processes=-1: expected 0 or more"),
+    "zero timeout": (["--idle-timeout=0"], "--idle-timeout=0.0: expected more than 0"),
+    "negative body memory": (["--body-memory=-5"], "--body-memory=-5: expected more than 0"),
     "option without its value": (["--port"], "--port needs a whole number: --port=..."),
     "stray word": (["serve"], "unexpected argument 'serve': options look like --port=8000 (--help lists them)"),
     "empty login-failure table": (["--login-failure-table=0"], "--login-failure-table=0: at least 1 account"),
@@ -56,10 +60,48 @@ def test_a_port_in_use_is_one_clear_line():
     assert_one_clear_line(result, f"port {port} is in use: stop the other server or pass --port=N")
 
 
-def test_help_still_lists_every_option():
-    result = run_app("--help")
-    assert result.returncode == 0
-    assert "--session-store" in result.stderr + result.stdout
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_lists_every_option_on_standard_output(flag):
+    result = run_app(flag)
+    assert (result.returncode, result.stderr) == (0, "")
+    for option in ("--session-store", "--port", "--idle-timeout", "--body-memory", "--worker-restart-wait"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_a_mistake_in_the_store_url_is_said_before_the_port_is_taken(processes):
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+        result = run_app(f"--port={port}", f"--processes={processes}", "--session-store=mysql://db/x")
+    assert_one_clear_line(result, "--session-store: expected 'memory', a mongodb:// or a redis:// URL")
+
+
+@pytest.mark.parametrize("processes", ["2", "0"])
+def test_a_port_in_use_is_one_clear_line_with_several_workers(processes, closed_port):  # noqa: F811
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+        result = run_app(
+            f"--port={port}", f"--processes={processes}", f"--session-store=redis://127.0.0.1:{closed_port}"
+        )
+    assert_one_clear_line(result, f"port {port} is in use: stop the other server or pass --port=N")
+
+
+def test_a_short_cookie_secret_is_warned_about_and_a_long_one_is_not(started):  # noqa: F811
+    short = started(cookie_secret="five5")
+    short.wait_for_log("The cookie secret is 5 bytes: use at least 32 random ones")
+    long = started(cookie_secret="k" * 32)
+    long.wait_for_log("Serving on")
+    assert short.stop() == 0 and long.stop() == 0
+    assert not any("cookie secret is" in line for line in long.log)
+
+
+def test_no_test_depends_on_the_default_port():
+    tests = Path(__file__).parent
+    assert not [path for path in tests.rglob("*.py") if "88" + "88" in path.read_text()]
 
 
 def key_version(session_cookie: str) -> str:

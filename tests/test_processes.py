@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -35,6 +36,7 @@ from pymongo import MongoClient
 
 from app import make_app
 from serving.keys import signing_keys
+from serving.workers import Backoff
 from sessions import MongoStore
 
 ROOT = Path(__file__).parent.parent
@@ -50,12 +52,14 @@ class Site:
     """`python app.py ...` in a process of its own, with its log at hand.
     keyword arguments go to subprocess.Popen (cwd, env, preexec_fn)."""
 
-    def __init__(self, *args: str, cookie_secret: str | None = COOKIE_SECRET, **popen) -> None:
+    def __init__(
+        self, *args: str, cookie_secret: str | None = COOKIE_SECRET, program: tuple = ("app.py",), **popen
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log: list[str] = []
         self._logged = threading.Condition()
-        command = [sys.executable, "app.py", f"--port={self.port}", *args]
+        command = [sys.executable, *program, f"--port={self.port}", *args]
         if cookie_secret:
             command.append(f"--cookie-secret={cookie_secret}")
         popen.setdefault("cwd", ROOT)
@@ -79,6 +83,10 @@ class Site:
                 lambda: sum(text in line for line in self.log) >= times or "<exited>" in self.log, timeout
             )
             return sum(text in line for line in self.log) >= times
+
+    def log_lines(self, text: str) -> list[str]:
+        with self._logged:
+            return [line for line in self.log if text in line]
 
     def wait_for_log(self, text: str, times: int = 1, timeout: float = 20) -> None:
         assert self.logged(text, times, timeout), f"no {text!r} in:\n" + "\n".join(self.log)
@@ -244,11 +252,11 @@ def test_a_stop_does_not_wait_for_a_request_whose_client_left_half_way(started):
 
 
 def test_half_sent_requests_are_closed_by_the_header_and_body_timeouts(started):
-    site = started()
+    site = started("--idle-timeout=0.5", "--body-timeout=0.5")  # 10 s and 5 s unless told
     site.wait_for_log("Serving on")
-    half_headers = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+    half_headers = socket.create_connection(("127.0.0.1", site.port), timeout=5)
     half_headers.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-    half_body = socket.create_connection(("127.0.0.1", site.port), timeout=30)
+    half_body = socket.create_connection(("127.0.0.1", site.port), timeout=5)
     half_body.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\nusername=")
     with half_headers, half_body:
         assert half_headers.recv(1) == b"", "closed by the server"
@@ -256,31 +264,121 @@ def test_half_sent_requests_are_closed_by_the_header_and_body_timeouts(started):
     assert site.stop() == 0
 
 
-def test_a_worker_that_dies_is_replaced_and_the_stop_stays_clean(started, closed_port):
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the sockets listening on the port, from /proc/net/tcp."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:] + Path("/proc/net/tcp6").read_text().splitlines()[1:]
+    return {f[9] for f in (line.split() for line in lines) if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port}
+
+
+def sockets_of(pid: int) -> set[str]:
+    links = (os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+
+
+def test_each_worker_listens_on_a_socket_of_its_own_and_the_parent_on_none(started, closed_port):
     site = started("--processes=2", f"--session-store=mongodb://127.0.0.1:{closed_port}/x", "--store-timeout=0.5")
     site.wait_for_log("Serving on", times=2)
-    first = site.workers()
-    os.kill(first[0], signal.SIGKILL)  # as the kernel's out-of-memory killer does
-    site.wait_for_log(f"Worker {first[0]} was killed by SIGKILL; starting another at once")
-    site.wait_for_log("Serving on", times=3)
-    os.kill(first[1], signal.SIGKILL)
+    listening = listening_sockets(site.port)
+    first, second = (sockets_of(pid) & listening for pid in site.workers())
+    assert len(first) == len(second) == 1 and first != second, "SO_REUSEPORT: the kernel spreads connections"
+    assert not sockets_of(site.process.pid) & listening, "the parent accepts nothing it cannot serve"
+    assert listening == first | second
+    assert site.stop() == 0
+
+
+def replacement(site: Site, before: list[int], started: int) -> int:
+    """The worker started in place of one of `before`, once the workers started so far serve."""
+    site.wait_for_log("Serving on", times=started)
+    (pid,) = set(site.workers()) - set(before)
+    return pid
+
+
+def test_each_worker_is_replaced_after_its_own_back_off_and_the_stop_stays_clean(started, closed_port):
+    mongodb = f"--session-store=mongodb://127.0.0.1:{closed_port}/x"
+    site = started("--processes=2", mongodb, "--store-timeout=0.5", "--worker-restart-wait=0.2")
+    site.wait_for_log("Serving on", times=2)
+    first, other = site.workers()
+    os.kill(first, signal.SIGKILL)  # as the kernel's out-of-memory killer does
+    site.wait_for_log(f"Worker {first} was killed by SIGKILL; starting another at once")
+    again = replacement(site, [first, other], started=3)
+    os.kill(again, signal.SIGKILL)
     # A second death within a minute waits: workers that keep dying do not make the parent spin.
-    site.wait_for_log(f"Worker {first[1]} was killed by SIGKILL; starting another in 1 s")
-    site.wait_for_log("Serving on", times=4)
-    replacements = site.workers()
-    assert len(replacements) == 2 and not set(replacements) & set(first)
+    site.wait_for_log(f"Worker {again} was killed by SIGKILL; starting another in 0.2 s")
+    third = replacement(site, [again, other], started=4)
+    os.kill(other, signal.SIGKILL)
+    # The other worker's first death: its replacement does not wait behind the first one's back-off.
+    site.wait_for_log(f"Worker {other} was killed by SIGKILL; starting another at once")
+    replacements = [third, replacement(site, [third, other], started=5)]
+    assert sorted(site.workers()) == sorted(replacements)
     assert [site.get("/")[0] for _ in range(6)] == [200] * 6, "only replacements are left to answer"
     assert site.stop() == 0
     site.wait_for_log("Stopping", times=2)
     assert not any(Path(f"/proc/{pid}").exists() for pid in replacements)
 
 
-def test_workers_that_cannot_start_stop_the_site_instead_of_restarting_forever(started):
+def test_a_workers_back_off_doubles_while_it_keeps_dying_and_is_forgotten_after_a_quiet_minute():
+    backoff = Backoff(first=1, most=8, forget_after=60)
+    deaths = [0, 10, 20, 30, 40, 50, 59, 200, 210]
+    assert [backoff.after_death(at) for at in deaths] == [0, 1, 2, 4, 8, 8, 8, 0, 1]
+
+
+def kill_workers(site: Site) -> list[int]:
+    workers = site.workers()
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    for pid in workers:
+        site.wait_for_log(f"Worker {pid} was killed by SIGKILL; starting another")
+    return workers
+
+
+def test_with_no_worker_alive_the_site_is_back_within_a_second_and_refuses_connections_meanwhile(started, closed_port):
+    mongodb = f"--session-store=mongodb://127.0.0.1:{closed_port}/x"
+    site = started("--processes=2", mongodb, "--store-timeout=0.5", "--worker-restart-wait=30")
+    site.wait_for_log("Serving on", times=2)
+    kill_workers(site)  # first deaths: both replaced at once
+    site.wait_for_log("Serving on", times=4)
+    kill_workers(site)
+    down = time.monotonic()
+    # Second deaths within a minute: each worker's own back-off says 30 s, but
+    # with none alive the first replacement starts within a second.
+    assert sorted(line.rsplit(" ", 3)[-2] for line in site.log_lines("starting another in")) == ["1", "30"]
+    if not site.workers():
+        with pytest.raises(ConnectionRefusedError):  # nobody holds a listening socket: no connection waits
+            socket.create_connection(("127.0.0.1", site.port)).close()
+    site.wait_for_log("Serving on", times=5)
+    assert site.get("/")[0] == 200
+    assert time.monotonic() - down < 10, "back within a few seconds, not after its back-off of 30"
+    assert len(site.workers()) == 1, "the other waits out its own back-off"
+    assert site.stop() == 0
+
+
+# python -c "...": app.py where the socket module has no SO_REUSEPORT, as on a system without it.
+WITHOUT_REUSE_PORT = (
+    "-c",
+    "import runpy, socket, sys; del socket.SO_REUSEPORT; sys.argv[0] = 'app.py'; "
+    "runpy.run_path('app.py', run_name='__main__')",
+)
+
+
+def test_without_so_reuseport_the_workers_share_the_parents_socket_and_it_is_said(started, closed_port):
+    mongodb = f"--session-store=mongodb://127.0.0.1:{closed_port}/x"
+    site = started("--processes=2", mongodb, "--store-timeout=0.5", program=WITHOUT_REUSE_PORT)
+    site.wait_for_log("SO_REUSEPORT is not available here: the workers share one listening socket, held by the parent")
+    site.wait_for_log("Serving on", times=2)
+    (shared,) = listening_sockets(site.port)
+    assert all(shared in sockets_of(pid) for pid in [site.process.pid, *site.workers()])
+    assert [site.get("/")[0] for _ in range(4)] == [200] * 4
+    assert site.stop() == 0
+
+
+def test_a_mistake_in_the_store_url_stops_the_site_before_any_worker_starts(started):
     site = started("--processes=2", "--session-store=mysql://db/x")
     assert site.process.wait(timeout=20) == 1
     site.wait_for_log("<exited>")
-    assert any("exited with status 1: stopping" in line for line in site.log), site.log
-    assert not any("starting another" in line for line in site.log)
+    assert site.log == [
+        "--session-store: expected 'memory', a mongodb:// or a redis:// URL, got 'mysql://db/x'",
+        "<exited>",
+    ]
 
 
 # File descriptors: the limit is raised at start, and connections are kept
@@ -333,29 +431,62 @@ def test_out_of_file_descriptors_anyway_an_idle_connection_makes_room(started):
     assert len(site.log) < 20, "\n".join(site.log)
 
 
-def test_out_of_file_descriptors_with_every_connection_busy_the_server_pauses_and_recovers(started):
-    site = started(preexec_fn=open_files_limit(64, 64))
+def wait_until_the_server_has_read_everything(port: int) -> None:
+    """Until no connection to the port has bytes the server has not read (/proc/net/tcp's rx_queue)."""
+    for _ in range(200):
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        unread = [f for f in (line.split() for line in lines) if int(f[1].rsplit(":", 1)[1], 16) == port]
+        if not any(int(f[4].split(":")[1], 16) for f in unread):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server did not read its connections")
+
+
+def test_out_of_file_descriptors_with_every_connection_answering_the_server_pauses_and_recovers(started):
+    # A Redis that never answers: a page that needs a session waits for it (--store-timeout), its connection held.
+    black_hole = socket.create_server(("127.0.0.1", 0), backlog=100)
+    redis = f"--session-store=redis://127.0.0.1:{black_hole.getsockname()[1]}/0"
+    site = started(redis, "--store-timeout=3", preexec_fn=open_files_limit(64, 64))
     site.wait_for_log("Serving on")
-    assert site.get("/")[0] == 200
-    busy = []
+    assert site.get("/")[0] == 200  # templates read while files can still be opened
+    assert site.get("/nowhere")[0] == 404  # and the error page's
+    request = f"GET /dashboard HTTP/1.1\r\nHost: x\r\nCookie: session={signed_session_cookie()}\r\n\r\n"
+    busy = [socket.create_connection(("127.0.0.1", site.port)) for _ in range(20)]
     try:
-        for _ in range(20):
-            connection = socket.create_connection(("127.0.0.1", site.port))
-            connection.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 99\r\n\r\n")
-            busy.append(connection)
-            assert connection.makefile("rb").readline().startswith(b"HTTP/1.1 100"), "a request in flight"
+        for connection in busy:
+            connection.sendall(request.encode())
+        wait_until_the_server_has_read_everything(site.port)
         resource.prlimit(site.process.pid, resource.RLIMIT_NOFILE, (16, 64))
         waiting = socket.create_connection(("127.0.0.1", site.port), timeout=20)
         waiting.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         site.wait_for_log("Out of file descriptors: not accepting connections for a second")
+        assert all(c.makefile("rb").readline().startswith(b"HTTP/1.1 503") for c in busy), "none was closed"
     finally:
         for connection in busy:
             connection.close()
-    with waiting:
+    with waiting, black_hole:
         assert waiting.makefile("rb").readline().startswith(b"HTTP/1.1 200")
     assert site.stop() == 0
     assert sum("Out of file descriptors" in line for line in site.log) == 1
-    assert len(site.log) < 20, "\n".join(site.log)
+
+
+def test_slow_bodies_cannot_hold_the_connection_cap_against_real_requests(started):
+    # 64 files: at most 48 connections. Each slow body has sent its headers and a few bytes, and waits.
+    site = started("--body-timeout=60", preexec_fn=open_files_limit(64, 64))
+    site.wait_for_log("Serving on")
+    slow = []
+    try:
+        for _ in range(60):
+            connection = socket.create_connection(("127.0.0.1", site.port))
+            connection.sendall(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nusername=")
+            slow.append(connection)
+        statuses = [site.get("/")[0] for _ in range(20)]
+    finally:
+        for connection in slow:
+            connection.close()
+    assert statuses == [200] * 20
+    assert site.stop() == 0
+    assert sum("the most allowed: closing the longest idle or slowest" in line for line in site.log) == 1
 
 
 # A login served by one server is seen by the other.

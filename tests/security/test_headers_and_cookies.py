@@ -32,7 +32,7 @@ async def login_set_cookies(browser, **form) -> dict[str, str]:
 
 async def test_login_set_cookie_attributes_exact_over_https_behind_a_proxy(browser):
     cookies = await login_set_cookies(browser)
-    assert re.fullmatch(r'_xsrf=""; expires=[^;]+ GMT; Path=/', cookies["_xsrf"])
+    assert re.fullmatch(r'_xsrf=""; expires=[^;]+ GMT; Path=/; Secure', cookies["_xsrf"])
     session = cookies["__Host-session"]
     assert session_cookie_pattern("__Host-session", "HttpOnly; Path=/; SameSite=Lax; Secure").fullmatch(session)
 
@@ -55,6 +55,53 @@ async def test_plain_http_cookie_has_no_secure_and_no_prefix(browser):
 async def test_without_xheaders_a_forwarded_proto_is_not_trusted(browser):
     response = await browser.post("/login", {"username": "demo", "password": "demo-password"}, headers=HTTPS)
     assert next(c for c in response.headers.get_list("Set-Cookie") if "session=" in c).startswith("session=")
+    browser.cookies.clear()
+    assert "Secure" not in (await browser.get("/login", headers=HTTPS)).headers["Set-Cookie"]
+
+
+async def test_the_xsrf_cookie_is_secure_over_https_and_only_then(browser):
+    over_https = (await browser.get("/login", headers=HTTPS)).headers["Set-Cookie"]
+    assert re.fullmatch(r"_xsrf=[^;]+; HttpOnly; Path=/; SameSite=Lax; Secure", over_https), over_https
+    browser.cookies.clear()
+    over_http = (await browser.get("/login")).headers["Set-Cookie"]
+    assert re.fullmatch(r"_xsrf=[^;]+; HttpOnly; Path=/; SameSite=Lax", over_http), over_http
+
+
+# HTTP's own rules: HEAD is GET without the body; OPTIONS and 405 say what is allowed.
+
+IGNORED_IN_COMPARISON = {"Date", "Set-Cookie"}  # the _xsrf token is new at each visit
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/dashboard", "/sessions", "/static/site.css", "/nowhere"])
+async def test_head_answers_with_the_headers_of_get_and_no_body(browser, path):
+    await browser.login()
+    await browser.get(path)  # the dashboard counts visits: "1 visit" is shorter than "2 visits" and "3 visits"
+    head, got = await browser.request(path, method="HEAD"), await browser.get(path)
+    assert head.code == got.code and head.body == b""
+    assert {k: v for k, v in head.headers.get_all() if k not in IGNORED_IN_COMPARISON} == {
+        k: v for k, v in got.headers.get_all() if k not in IGNORED_IN_COMPARISON
+    }
+    assert int(head.headers["Content-Length"]) == len(got.body)
+
+
+@pytest.mark.parametrize(
+    "path,allowed",
+    [
+        ("/", "GET, HEAD, OPTIONS"),
+        ("/login", "GET, HEAD, POST, OPTIONS"),
+        ("/logout", "POST, OPTIONS"),
+        ("/static/site.css", "GET, HEAD, OPTIONS"),
+    ],
+)
+async def test_options_and_405_answers_carry_allow(browser, path, allowed):
+    options = await browser.request(path, method="OPTIONS")
+    assert (options.code, options.headers["Allow"]) == (204, allowed)
+    refused = await browser.request(path, method="PUT", body="")
+    assert (refused.code, refused.headers["Allow"]) == (405, allowed)
+    assert "does not accept that kind of request" in body(refused)
+    if "GET" not in allowed:
+        refused = await browser.get(path)
+        assert (refused.code, refused.headers["Allow"]) == (405, allowed)
 
 
 async def test_https_session_follows_the_prefixed_cookie_only(browser):
