@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import urllib.parse
 
 import tornado.web
@@ -30,9 +31,10 @@ def local_path(next_url: str, default: str = "/dashboard") -> str:
 
 
 def when(wait: int, at: float) -> str:
+    # Rounded up, like the wait: at the second the page names, the lock is over.
     if wait < 120:
-        return f"Try again in {wait} seconds (at {format_time(at)})."
-    return f"Try again in {round(wait / 60)} minutes (at {format_time(at)})."
+        return f"Try again in {wait} second{'s' * (wait != 1)} (at {format_time(math.ceil(at))})."
+    return f"Try again in {math.ceil(wait / 60)} minutes (at {format_time(math.ceil(at))})."
 
 
 class LoginHandler(BaseHandler):
@@ -66,7 +68,7 @@ class LoginHandler(BaseHandler):
         except accounts.TooManyFromAddress as refused:
             why, try_again_at = "Too many logins from your address at once.", now + refused.retry_after
         if try_again_at is not None:
-            wait = max(1, round(try_again_at - now))
+            wait = max(1, math.ceil(try_again_at - now))  # never early: the lock ends between two seconds
             self.set_status(429)
             self.set_header("Retry-After", str(wait))
             self.session.flash(f"{why} {when(wait, try_again_at)}", "error")

@@ -4,9 +4,11 @@ open redirects. Throttle timing runs on the injected clock."""
 from __future__ import annotations
 
 import asyncio
+import calendar
 import json
 import logging
 import re
+import time
 import unicodedata
 import urllib.parse
 
@@ -60,6 +62,22 @@ async def test_the_wait_the_page_states_is_true_and_a_success_then_resets_the_co
     await browser.logout()
     await fail(browser, times=throttle.FREE_ATTEMPTS - 1)
     assert (await browser.login()).code == 303, "the count started again from zero"
+
+
+@pytest.mark.parametrize("late", [0.25, 0.75])
+@pytest.mark.parametrize("told_by", ["the page's time", "Retry-After"])
+async def test_the_wait_the_page_states_is_never_early_on_a_clock_between_seconds(browser, clock, late, told_by):
+    # A real clock is rarely on a whole second: here the lock ends at 08:00:30.25 or .75.
+    clock.advance(late)
+    await fail(browser, times=throttle.FREE_ATTEMPTS)
+    clock.advance(0.7)  # the refused attempt comes a moment later: 29.3 s are left
+    refused = await browser.login()
+    stated = re.search(r"\(at ([0-9-]+ [0-9:]+) UTC\)", body(refused))[1]
+    if told_by == "Retry-After":
+        clock.advance(int(refused.headers["Retry-After"]))
+    else:
+        clock.now = calendar.timegm(time.strptime(stated, "%Y-%m-%d %H:%M:%S"))
+    assert (await browser.login()).code == 303, f"told {stated}, Retry-After {refused.headers['Retry-After']}"
 
 
 async def test_failures_are_forgotten_when_their_counting_window_ends(browser, clock):
