@@ -150,8 +150,10 @@ class SessionMixin(tornado.web.RequestHandler):
         # the second call waits for the same save.
         if self._session_saving is None:
             session = self._session
-            # A request that failed on the server keeps none of its changes.
-            if session is None or self.get_status() >= 500 or not session.save_due():
+            # A request that failed on the server keeps none of its changes,
+            # nor does a HEAD: it is safe (RFC 9110), so it must not pop a
+            # flash message or move the idle expiry on.
+            if session is None or self.request.method == "HEAD" or self.get_status() >= 500 or not session.save_due():
                 if session is not None and self._session_cookie_stale and session.id and not session.expired:
                     self._set_session_cookie()
                 return super().finish(chunk)
