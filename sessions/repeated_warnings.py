@@ -24,5 +24,5 @@ class RepeatedWarning:
         if self.held_back and last is not None:
             message += " (and %d more like it in the %.0f s before, not logged)"
             args = (*args, self.held_back, now - last)
-        self.logger.warning(message, *args)
+        self.logger.warning(message, *args, stacklevel=3)  # the line that asked, in the log record
         self._logged_at, self.held_back = now, 0
