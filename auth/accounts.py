@@ -120,10 +120,15 @@ def hashing_turn(address: str | None = None) -> Iterator[None]:
                 del _held_by[address]
 
 
+def too_long(password: str) -> bool:
+    """No account's password is this long: the login page refuses it at once."""
+    return len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES
+
+
 async def authenticate(username: str, password: str) -> Account | None:
     """The account if the password is right, else None. Call it within a
     hashing_turn()."""
-    if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+    if too_long(password):
         return None
     account = ACCOUNTS.get(username, _NOBODY)
     check = functools.partial(hash_password, password, account.salt)

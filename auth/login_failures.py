@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from sessions import exact
 
@@ -30,8 +30,9 @@ class LoginFailures(Protocol):
     async def get(self, account: str) -> tuple[int, float]:
         """Failures in a row and the time of the last; (0, 0.0) if none."""
 
-    async def add(self, account: str, now: float) -> tuple[int, float]:
-        """Count one more failure, atomically; returns the new count and time."""
+    async def add(self, account: str, now: float, below: int | None = None) -> tuple[int, float] | None:
+        """Count one more failure, atomically, if fewer than ``below`` are
+        counted; returns the new count and time, or None if not counted."""
 
     async def clear(self, account: str) -> None: ...
 
@@ -69,9 +70,11 @@ class MemoryLoginFailures:
     async def get(self, account: str) -> tuple[int, float]:
         return self._counts.get(account, (0, 0.0))
 
-    async def add(self, account: str, now: float) -> tuple[int, float]:
+    async def add(self, account: str, now: float, below: int | None = None) -> tuple[int, float] | None:
         self._forget(now)
         count, _ = self._counts.get(account, (0, 0.0))
+        if below is not None and count >= below:
+            return None
         if not count and len(self._counts) >= self.max_accounts:
             if not self._make_room(now):
                 self._count_in_total()
@@ -156,25 +159,36 @@ class MongoLoginFailures:
     async def get(self, account: str) -> tuple[int, float]:
         return _counted(await self.store.call(self.collection.find_one({"_id": exact(account)})))
 
-    async def add(self, account: str, now: float) -> tuple[int, float]:
-        # One atomic $inc: failures counted by several processes at once all
-        # count. The document as it was tells this failure's number.
-        def counting() -> Any:
-            return self.collection.find_one_and_update(
-                {"_id": exact(account)},
-                {"$inc": {"count": 1}, "$set": {"last": _date(now), "expires": _date(now + FORGET_AFTER)}},
-                upsert=True,
-                return_document=ReturnDocument.BEFORE,
-            )
-
-        try:
-            before = await self.store.call(counting())
-        except TypeError:  # $inc refused: the count there is not a number
-            before = {}
-        if before is not None and _counted(before) == (0, 0.0):  # unreadable: start again
-            await self.clear(account)
-            before = await self.store.call(counting())
-        return _counted(before)[0] + 1, now
+    async def add(self, account: str, now: float, below: int | None = None) -> tuple[int, float] | None:
+        # A first failure is an insert: one round trip for most logins. Then
+        # one atomic $inc, only while the count is below the ceiling, so that
+        # failures counted by several processes at once all count, up to it.
+        # Not an upsert: it tells a document at the ceiling by a duplicate
+        # key error, which not every server raises (nx-27017 does not).
+        key, times = exact(account), {"last": _date(now), "expires": _date(now + FORGET_AFTER)}
+        below_ceiling = {} if below is None else {"count": {"$lt": below}}
+        for _ in range(3):  # made, ended or found unreadable meanwhile: again
+            try:
+                await self.store.call(self.collection.insert_one({"_id": key, "count": 1, **times}))
+                return 1, now
+            except DuplicateKeyError:
+                pass
+            try:
+                before = await self.store.call(
+                    self.collection.find_one_and_update(
+                        {"_id": key, **below_ceiling}, {"$inc": {"count": 1}, "$set": times}
+                    )
+                )
+            except TypeError:  # $inc refused: the count there is not a number
+                before = {}
+            count, _ = await self.get(key) if before is None else _counted(before)
+            if before is not None and count:
+                return count + 1, now  # the document as it was tells this failure's number
+            if below is not None and count >= below:
+                return None
+            if not count:
+                await self.clear(key)  # unreadable: start again
+        return None
 
     async def clear(self, account: str) -> None:
         await self.store.call(self.collection.delete_one({"_id": exact(account)}))
@@ -206,10 +220,12 @@ class RedisLoginFailures:
     Cluster as on one server."""
 
     # One step on the server: failures counted by several processes at once
-    # all count. An unreadable hash counts as none, as get() reads it.
+    # all count, up to the ceiling ARGV[3] ('' for none). An unreadable hash
+    # counts as none, as get() reads it.
     _ADD = """
     local count, last = unpack(redis.call('HMGET', KEYS[1], 'count', 'last'))
     if not (count and string.find(count, '^[1-9]%d*$') and tonumber(last)) then count = 0 end
+    if ARGV[3] ~= '' and tonumber(count) >= tonumber(ARGV[3]) then return false end
     count = tonumber(count) + 1
     redis.call('HSET', KEYS[1], 'count', count, 'last', ARGV[1])
     redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -231,9 +247,12 @@ class RedisLoginFailures:
             return 0, 0.0
         return (count, last) if count >= 1 and math.isfinite(last) else (0, 0.0)
 
-    async def add(self, account: str, now: float) -> tuple[int, float]:
-        count = await self.store.call(self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER]))
-        return count, now
+    async def add(self, account: str, now: float, below: int | None = None) -> tuple[int, float] | None:
+        ceiling = "" if below is None else str(int(below))
+        count = await self.store.call(
+            self._add(keys=[self.key(account)], args=[repr(float(now)), FORGET_AFTER, ceiling])
+        )
+        return None if count is None else (count, now)
 
     async def clear(self, account: str) -> None:
         await self.store.call(self.store.client.delete(self.key(account)))

@@ -55,10 +55,12 @@ class LoginThrottle:
             failures = 0
         if now < last + seconds_to_wait(failures):
             return last + seconds_to_wait(failures)
-        counted, _ = await self.failures.add(self.key, now)
-        if counted > max(failures + 1, FREE_ATTEMPTS):
-            # Other attempts were counted between our read and our write.
-            return now + seconds_to_wait(counted)
+        # Counted only below the count that would have refused it: attempts
+        # that read the same count at once cannot all be counted and lengthen
+        # the lock past what the count allows.
+        if await self.failures.add(self.key, now, below=max(FREE_ATTEMPTS, failures + 1)) is None:
+            failures, last = await self.failures.get(self.key)
+            return max(now, last + seconds_to_wait(failures))
         return None
 
     async def succeeded(self) -> None:

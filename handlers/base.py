@@ -4,7 +4,6 @@ Static files and error pages carry the same security headers."""
 from __future__ import annotations
 
 import http
-import logging
 import time
 import urllib.parse
 from typing import Any, ClassVar
@@ -140,7 +139,7 @@ class BaseHandler(PageMixin, SessionMixin):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, StoreUnavailable):
-            logging.getLogger("sessions").warning("session store unavailable (%s): %s", value, self.request.path)
+            self.warn_store_unavailable("session store unavailable (%s): %s", value, self.request.path)
         elif not isinstance(value, StoreError):  # StoreMisconfigured was logged once, by the store
             super().log_exception(typ, value, tb)
 

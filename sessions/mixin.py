@@ -33,6 +33,7 @@ import tornado.web
 
 from .config import SessionConfig
 from .cookies import SignedCookies
+from .repeated_warnings import RepeatedWarning
 from .session import Session
 from .stores.base import SessionStore, StoreError, StoreUnavailable
 
@@ -40,6 +41,9 @@ log = logging.getLogger("sessions")
 
 # One per application: its secret checked once, its verified cookies remembered.
 _signed_cookies: weakref.WeakKeyDictionary[tornado.web.Application, SignedCookies] = weakref.WeakKeyDictionary()
+# During an outage every request fails: one line per application every so often.
+STORE_WARNING_EVERY = 10.0
+_store_warnings: weakref.WeakKeyDictionary[tornado.web.Application, RepeatedWarning] = weakref.WeakKeyDictionary()
 
 
 class SessionMixin(tornado.web.RequestHandler):
@@ -98,7 +102,7 @@ class SessionMixin(tornado.web.RequestHandler):
             self._session = session = await Session.load(self.session_store, config, session_id)
         except StoreError as e:
             if isinstance(e, StoreUnavailable):  # StoreMisconfigured was logged once, by the store
-                log.warning("session store unavailable while loading a session: %s", e)
+                self.warn_store_unavailable("session store unavailable while loading a session: %s", e)
             raise tornado.web.HTTPError(503, reason="Session store unavailable") from None
         # A live session's cookie is sent again, with today's attributes, at
         # most once per touch_after: signing it on every response would cost
@@ -117,6 +121,15 @@ class SessionMixin(tornado.web.RequestHandler):
         ):
             self._set_session_cookie()  # signed with a retired key: re-sign with the current one
         return session
+
+    def warn_store_unavailable(self, message: str, *args: object) -> None:
+        """A warning on the ``sessions`` logger, at most one every
+        STORE_WARNING_EVERY seconds per application by SessionConfig.clock;
+        the next one logged counts those held back."""
+        warnings = _store_warnings.get(self.application)
+        if warnings is None:
+            warnings = _store_warnings[self.application] = RepeatedWarning(log, STORE_WARNING_EVERY)
+        warnings.warning(self.session_config.clock(), message, *args)
 
     def _session_cookie_attributes(self) -> dict[str, Any]:
         # Taken from the configuration at each response, so a change of
@@ -150,8 +163,10 @@ class SessionMixin(tornado.web.RequestHandler):
         # the second call waits for the same save.
         if self._session_saving is None:
             session = self._session
-            # A request that failed on the server keeps none of its changes.
-            if session is None or self.get_status() >= 500 or not session.save_due():
+            # A request that failed on the server keeps none of its changes,
+            # nor does a HEAD: it is safe (RFC 9110), so it must not pop a
+            # flash message or move the idle expiry on.
+            if session is None or self.request.method == "HEAD" or self.get_status() >= 500 or not session.save_due():
                 if session is not None and self._session_cookie_stale and session.id and not session.expired:
                     self._set_session_cookie()
                 return super().finish(chunk)
@@ -174,7 +189,7 @@ class SessionMixin(tornado.web.RequestHandler):
             pass  # the browser left while we saved; the session is stored all the same
         except Exception as e:
             if isinstance(e, StoreUnavailable):
-                log.warning("session store unavailable while saving a session: %s", e)
+                self.warn_store_unavailable("session store unavailable while saving a session: %s", e)
             elif not isinstance(e, StoreError):  # StoreMisconfigured was logged by the store
                 log.exception("could not save a session and send the response")
             self._session = None

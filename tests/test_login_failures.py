@@ -62,6 +62,13 @@ async def test_failures_counted_at_once_all_count(failures):
     assert await failures.get("demo") == (10, NOW)
 
 
+async def test_failures_counted_at_once_stop_at_the_ceiling(failures):
+    counted = await asyncio.gather(*(failures.add("demo", NOW, below=FREE_ATTEMPTS) for _ in range(10)))
+    assert counted.count(None) == 10 - FREE_ATTEMPTS
+    assert await failures.get("demo") == (FREE_ATTEMPTS, NOW)
+    assert await failures.add("demo", NOW + 1, below=FREE_ATTEMPTS + 1) == (FREE_ATTEMPTS + 1, NOW + 1)
+
+
 MONGO_BACKENDS = [backend for backend in BACKENDS if backend not in ("memory", "redis")]
 
 

@@ -16,7 +16,7 @@ from sessions import MemoryStore
 
 pytestmark = pytest.mark.gen_test
 
-OVER_LONG_PASSWORD = "x" * 2000  # refused without hashing: the cheapest attempt there is
+OVER_LONG_PASSWORD = "x" * 2000  # refused at once, counted nowhere
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ async def test_a_locked_account_stays_locked_whatever_is_sent_for_other_username
     assert (await browser.login()).code == 429
     flood = new_browser()
     for n in range(400):
-        assert (await flood.login(username=f"made-up-{n}", password=OVER_LONG_PASSWORD)).code in (200, 429)
+        assert (await flood.login(username=f"made-up-{n}", password="wrong")).code in (200, 429)
     assert (await browser.login()).code == 429, "the lock held"
     assert len(login_failures) <= 50, "and the table stayed bounded"
 
@@ -42,7 +42,7 @@ async def test_an_account_part_way_to_its_lock_keeps_its_count_through_a_flood_o
         await browser.login(password="wrong")
     flood = new_browser()
     for n in range(200):
-        await flood.login(username=f"made-up-{n}", password=OVER_LONG_PASSWORD)
+        await flood.login(username=f"made-up-{n}", password="wrong")
     await browser.login(password="wrong")
     assert (await browser.login()).code == 429, "the fifth failure still locked it"
 
@@ -51,7 +51,7 @@ async def lock_out(new_browser, *usernames: str) -> None:
     attacker = new_browser()
     for name in usernames:
         for _ in range(throttle.FREE_ATTEMPTS):
-            assert (await attacker.login(username=name, password=OVER_LONG_PASSWORD)).code == 200
+            assert (await attacker.login(username=name, password="wrong")).code == 200
 
 
 @pytest.mark.parametrize("login_failures", [MemoryLoginFailures(throttle.seconds_to_wait, max_accounts=3)])
@@ -112,7 +112,7 @@ async def test_no_request_a_visitor_can_make_leaves_a_record_or_a_session_cookie
             statuses.append(response.code)
             set_cookie = " ".join(response.headers.get_list("Set-Cookie"))
             assert "session=" not in set_cookie, f"{method} {path} set {set_cookie!r}"
-    assert {200, 302, 303, 403, 404, 405} <= set(statuses)
+    assert {200, 302, 303, 400, 403, 404, 405} <= set(statuses)
     for _ in range(throttle.FREE_ATTEMPTS):  # and the throttled login page
         locked = await browser.login(password="wrong")
         assert "session=" not in " ".join(locked.headers.get_list("Set-Cookie"))

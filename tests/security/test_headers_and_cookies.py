@@ -84,6 +84,16 @@ async def test_head_answers_with_the_headers_of_get_and_no_body(browser, path):
     assert int(head.headers["Content-Length"]) == len(got.body)
 
 
+async def test_a_head_request_counts_no_visit_and_pops_no_message(browser):
+    await browser.login()
+    await browser.get("/dashboard")
+    await browser.request("/dashboard", method="HEAD")
+    assert "<strong>2</strong> times" in (await browser.get("/dashboard")).body.decode(), "the HEAD was not counted"
+    await browser.logout()
+    await browser.request("/", method="HEAD")
+    assert "You have been logged out." in (await browser.get("/")).body.decode(), "the HEAD left the message"
+
+
 @pytest.mark.parametrize(
     "path,allowed",
     [

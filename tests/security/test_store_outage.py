@@ -12,6 +12,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from app import make_app
 from security.conftest import body, sign
 from sessions import MongoStore
+from sessions.mixin import STORE_WARNING_EVERY
 
 pytestmark = pytest.mark.gen_test
 
@@ -55,3 +56,19 @@ async def test_store_outage_is_a_503_that_leaks_nothing(browser, closed_port):
         assert not any(c.startswith("session=") for c in response.headers.get_list("Set-Cookie")), (
             "an outage is not a logout"
         )
+
+
+async def test_an_outage_logs_one_warning_every_10_seconds_with_the_count_held_back(browser, clock, caplog):
+    cookie = {"Cookie": f"session={sign(secrets.token_urlsafe(32), secret='outage-secret')}"}
+    login = {"username": "demo", "password": "wrong", "_xsrf": await browser.xsrf()}
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "session store unavailable" in r.getMessage()]
+
+    for _ in range(3):  # loading a session fails, and so does the throttle's read at login
+        assert (await browser.get("/dashboard", headers=cookie)).code == 503
+        assert (await browser.request("/login", "POST", login)).code == 503
+    assert len(warnings()) == 1
+    clock.advance(STORE_WARNING_EVERY)
+    assert (await browser.get("/dashboard", headers=cookie)).code == 503
+    assert len(warnings()) == 2 and warnings()[1].endswith("(and 5 more like it in the 10 s before, not logged)")

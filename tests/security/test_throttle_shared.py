@@ -5,6 +5,7 @@ never counted, whichever store holds the counts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import uuid
 
@@ -92,3 +93,43 @@ async def test_a_login_refused_because_the_server_is_busy_is_never_counted(app, 
     outcomes = [(response.code, count) for response, count in zip(responses, counted, strict=True)]
     assert outcomes.count((503, 0)) == refused_count, outcomes
     assert outcomes.count((200, 1)) == places, outcomes
+
+
+BURST = 40
+
+
+@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("store", ["memory", "redis", "mongodb-wire-server"], indirect=True)
+async def test_a_burst_of_wrong_passwords_locks_for_the_wait_of_five_failures(app, http_server, base_url, clock):
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=BURST + 10)
+    browsers = [Browser(client, base_url) for _ in range(BURST)]
+    tokens = [await b.xsrf() for b in browsers]  # first, so that the guesses arrive together
+    guesses = await asyncio.gather(
+        *(
+            b.request("/login", "POST", {"_xsrf": token, "username": "demo", "password": "wrong"})
+            for b, token in zip(browsers, tokens, strict=True)
+        )
+    )
+    assert {response.code for response in guesses} <= {200, 429, 503}
+    counted = await app.settings["login_failures"].get(throttle.account_key("demo"))
+    assert counted == (throttle.FREE_ATTEMPTS, clock()), "each guess past the fifth was refused, not counted"
+    locked = await browsers[0].login()
+    assert locked.code == 429 and locked.headers["Retry-After"] == str(int(throttle.FIRST_WAIT.total_seconds()))
+    clock.advance(throttle.FIRST_WAIT)
+    assert (await browsers[0].login()).code == 303, "the lock of five failures, no longer"
+    client.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("store", ["memory", "redis", "mongodb-wire-server"], indirect=True)
+async def test_an_over_long_password_is_refused_at_once_and_counted_nowhere(app, http_server, new_browser):
+    with contextlib.ExitStack() as queue:  # every place in the hashing queue taken
+        for _ in range(accounts._HASHING_THREADS + accounts.MAX_WAITING_LOGINS):
+            queue.enter_context(accounts.hashing_turn())
+        for n in range(20):  # made-up usernames, as a flood sends them
+            refused = await new_browser().login(
+                username=f"made-up-{n}", password="x" * (accounts.MAX_PASSWORD_BYTES + 1)
+            )
+            assert refused.code == 400 and "so that one cannot be right" in refused.body.decode()
+    failures = app.settings["login_failures"]
+    assert [await failures.get(throttle.account_key(f"made-up-{n}")) for n in range(20)] == [(0, 0.0)] * 20
