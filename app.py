@@ -32,7 +32,7 @@ define(
     "session_store",
     default="memory",
     help="'memory', a MongoDB URL such as mongodb://localhost:27017/tornado_sessions, or a Redis URL such as "
-    "redis://localhost:6379/0 (rediss:// for TLS)",
+    "redis://localhost:6379/0 (rediss:// for TLS; redis+sentinel://, redis+cluster://: docs/persistence.md)",
 )
 define("cookie_secret", default=None, help="key that signs cookies (default: env COOKIE_SECRET, else a random one)")
 define(
@@ -48,6 +48,7 @@ define(
 )
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
+define("store_pool_size", default=100, help="connections per Redis server per process; more wait their turn")
 define("mongodb_driver", default="motor", help="motor, or pymongo for PyMongo's AsyncMongoClient (Motor's successor)")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
@@ -97,7 +98,7 @@ def make_app(
 
 
 async def run(sockets: list, keys: dict[int, str], current_version: int, made_up_key: bool) -> None:
-    store = open_store(options.session_store, options.store_timeout, options.mongodb_driver)
+    store = open_store(options.session_store, options.store_timeout, options.mongodb_driver, options.store_pool_size)
     if made_up_key:  # said after open_store, so that a mistake in --session-store stays one line
         log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
     failures = open_login_failures(store)

@@ -17,16 +17,15 @@ from motor.motor_asyncio import AsyncIOMotorClient
 
 from auth.login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
 from auth.throttle import FREE_ATTEMPTS
-from sessions import MemoryStore, MongoStore, SessionStore, StoreUnavailable
+from sessions import MemoryStore, MongoStore, SessionStore, StoreMisconfigured, StoreUnavailable
 
 try:  # the [redis] extra
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
+    from serving.redis_clients import SCHEMES as REDIS_SCHEMES
+    from serving.redis_clients import describe_redis, open_redis_client
     from sessions.stores.redis import RedisStore
 except ModuleNotFoundError:
     RedisStore = None
+    REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 
 log = logging.getLogger("app")
 
@@ -39,15 +38,22 @@ DRIVERS = {"motor": AsyncIOMotorClient, "pymongo": pymongo.AsyncMongoClient}
 # ?readPreference= still wins.
 PINNED_URL_OPTIONS = {"w": "majority", "readPreference": "primary"}
 INDEX_RECHECK_SECONDS = 60
+# Connections to each Redis server, per process: redis-py's own default.
+REDIS_POOL_SIZE = 100
 
 
-def open_store(url: str, timeout: float = 3.0, driver: str = "motor") -> SessionStore:
+def open_store(
+    url: str, timeout: float = 3.0, driver: str = "motor", redis_pool_size: int = REDIS_POOL_SIZE
+) -> SessionStore:
     if url == "memory":
         return MemoryStore()
-    if url.startswith(("redis://", "rediss://")):
-        return open_redis_store(url, timeout)
+    if url.partition("://")[0] in REDIS_SCHEMES:
+        return open_redis_store(url, timeout, redis_pool_size)
     if not url.startswith(("mongodb://", "mongodb+srv://")):
-        raise SystemExit(f"--session-store: expected 'memory', a mongodb:// or a redis:// URL, got {url!r}")
+        raise SystemExit(
+            f"--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL,"
+            f" got {url!r}"
+        )
     client = open_client(url, timeout, driver)
     collection = client.get_default_database("tornado_sessions")["sessions"]
     log.info(
@@ -78,23 +84,14 @@ def open_client(url: str, timeout: float = 3.0, driver: str = "motor", **driver_
         raise SystemExit(f"--session-store: not a usable MongoDB URL: {e}") from None
 
 
-def open_redis_store(url: str, timeout: float) -> SessionStore:
-    """redis://[[user]:password@]host[:port][/db], or rediss:// for TLS."""
+def open_redis_store(url: str, timeout: float, pool_size: int = REDIS_POOL_SIZE) -> SessionStore:
+    """One Redis server, the master Sentinel names, or a Redis Cluster (serving/redis_clients.py)."""
     if RedisStore is None:
         raise SystemExit("--session-store: Redis needs the redis package: pip install 'tornado-sessions[redis]'")
-    database = urllib.parse.urlsplit(url).path.strip("/")
-    if database and not database.isdigit():  # redis-py would quietly use database 0
-        raise SystemExit(f"--session-store: a Redis database is a number, as in redis://host:6379/0, not {database!r}")
-    try:
-        client = Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # No retries: an increment whose answer was lost must not count twice.
-            retry=Retry(NoBackoff(), 0),
-        )
-    except ValueError as e:
-        raise SystemExit(f"--session-store: not a usable Redis URL: {e}") from None
+    if pool_size < 1:
+        raise SystemExit(f"--store-pool-size: at least 1 connection, not {pool_size}")
+    client = open_redis_client(url, timeout, pool_size)
+    log.info("Sessions in %s, at most %d connections to each server", describe_redis(client), pool_size)
     return RedisStore(client, timeout=timeout + 1)
 
 
@@ -143,16 +140,44 @@ async def create_indexes(
         await asyncio.sleep(recheck_every)
 
 
+async def report_unreachable_redis(store: RedisStore, retry_every: float = 1) -> None:
+    """At start: a Redis that does not answer is said in one line, and once
+    more when it answers. The site serves meanwhile (pages that need a
+    session answer 503), as it does when Redis goes away later."""
+    where = describe_redis(store.client)
+    down = False
+    while True:
+        try:
+            await store.call(store.client.ping())
+        except StoreUnavailable as e:
+            if not down:
+                log.warning("%s unreachable (%s). Serving anyway; pages that need a session answer 503", where, e)
+                down = True
+            await asyncio.sleep(retry_every)
+            continue
+        except StoreMisconfigured:
+            return  # the store has logged it, with advice
+        if down:
+            log.info("%s is answering again", where)
+        return
+
+
 @contextlib.asynccontextmanager
 async def kept_up(store: SessionStore, failures: LoginFailures) -> AsyncIterator[None]:
-    """While the site runs: MongoDB's indexes made and checked now and then.
-    Afterwards: the database client closed."""
-    indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
+    """While the site runs: MongoDB's indexes made and checked now and then;
+    a Redis that is not there at start reported. Afterwards: the database
+    client closed."""
+    if isinstance(store, MongoStore):
+        watching = asyncio.create_task(create_indexes(store, failures))
+    elif RedisStore is not None and isinstance(store, RedisStore):
+        watching = asyncio.create_task(report_unreachable_redis(store))
+    else:
+        watching = None
     try:
         yield
     finally:
-        if indexing is not None:
-            indexing.cancel()
+        if watching is not None:
+            watching.cancel()
         await close_store(store)
 
 

@@ -23,7 +23,7 @@ MISTAKES = {
     "stray word": (["serve"], "unexpected argument 'serve': options look like --port=8000 (--help lists them)"),
     "bad session store": (
         ["--session-store=mysql://db/x"],
-        "--session-store: expected 'memory', a mongodb:// or a redis:// URL",
+        "--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL",
     ),
 }
 
