@@ -23,10 +23,10 @@ import asyncio
 import urllib.parse
 from typing import Any
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import MaxConnectionsError
 
@@ -39,7 +39,8 @@ class TakingTurns:
     holding one connection to a server, and the others wait in the order
     they came, up to `timeout`. redis-py's BlockingConnectionPool waits too,
     but lets a newcomer take a connection freed for a waiter, so under load
-    some waiters starve; and a cluster's pools cannot wait at all."""
+    some waiters starve; and a cluster's pools cannot wait at all. (Pipelines
+    do not take turns: they wait in the BlockingConnectionPool beneath.)"""
 
     def take_turns(self, calls_at_once: int, timeout: float) -> Any:
         self.turns = asyncio.Semaphore(calls_at_once)  # first come, first served
@@ -66,6 +67,24 @@ class TurnTakingCluster(TakingTurns, RedisCluster):
     pass
 
 
+class WaitingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Connections to the master Sentinel names, waiting as BlockingConnectionPool's do."""
+
+
+class BriefSentinel(Sentinel):
+    """Sentinel whose 'no master' error is one short line: redis-py's holds
+    the repr of a client per sentinel, which every 503 would log."""
+
+    async def discover_master(self, service_name: str) -> Any:
+        try:
+            return await super().discover_master(service_name)
+        except MasterNotFoundError:
+            where = ", ".join(describe_redis(sentinel).removeprefix("Redis at ") for sentinel in self.sentinels)
+            raise MasterNotFoundError(
+                f"no sentinel at {where} names a master for {service_name!r} (none answered, or it is down)"
+            ) from None
+
+
 def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     """The client for the URL; SystemExit with one line for a URL that cannot work."""
     scheme = url.partition("://")[0]
@@ -74,7 +93,7 @@ def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     if scheme in ("redis", "rediss"):
         database_number(urllib.parse.urlsplit(url).path.strip("/"))
         try:
-            pool = ConnectionPool.from_url(url, max_connections=pool_size, **options)
+            pool = BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout, **options)
         except ValueError as e:
             raise SystemExit(f"--session-store: not a usable Redis URL: {e}") from None
         return TurnTakingRedis.from_pool(pool).take_turns(pool_size, timeout)
@@ -96,9 +115,15 @@ def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     if not service:
         raise SystemExit("--session-store: name Sentinel's service, as in redis+sentinel://host:26379/mymaster/0")
     ask_sentinels = dict(socket_timeout=timeout, socket_connect_timeout=timeout, ssl=tls)
-    sentinel = Sentinel(addresses, sentinel_kwargs=ask_sentinels, **options)
+    sentinel = BriefSentinel(addresses, sentinel_kwargs=ask_sentinels, **options)
     master = sentinel.master_for(
-        service, redis_class=TurnTakingRedis, max_connections=pool_size, db=database_number(database), ssl=tls
+        service,
+        redis_class=TurnTakingRedis,
+        connection_pool_class=WaitingSentinelPool,
+        max_connections=pool_size,
+        timeout=timeout,
+        db=database_number(database),
+        ssl=tls,
     )
     return master.take_turns(pool_size, timeout)
 
@@ -128,6 +153,6 @@ def describe_redis(client: Any) -> str:
     if isinstance(pool, SentinelConnectionPool):
         sentinels = [s.connection_pool.connection_kwargs for s in pool.sentinel_manager.sentinels]
         where = ", ".join(f"{kwargs['host']}:{kwargs.get('port', 6379)}" for kwargs in sentinels)
-        return f"Redis master {pool.service_name!r} as Sentinel at {where} names it"
+        return f"Redis master {pool.service_name!r} (Sentinel at {where})"
     kwargs = pool.connection_kwargs
     return f"Redis at {kwargs['path']}" if "path" in kwargs else f"Redis at {kwargs['host']}:{kwargs.get('port', 6379)}"
