@@ -25,6 +25,10 @@ REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 SERVICE = "mymaster"
 # A cluster node also listens on its port + 10000 (the cluster bus).
 HIGHEST_CLUSTER_PORT = 65535 - 10000
+# A master waits 5 s by default before it streams its data to a new
+# replica, for more replicas to share the transfer: a replica would have
+# nothing to take over with for the first seconds of every test.
+REPLICATION = ("--repl-diskless-sync-delay", "0")
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
@@ -97,6 +101,11 @@ class Node(RedisServer):
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def in_sync(self) -> bool:
+        """A replica whose link to its master is up (its first copy done)."""
+        with self.client() as client:
+            return client.info("replication")["master_link_status"] == "up"
+
 
 class Cluster:
     """A Redis Cluster of `masters` masters, each with `replicas` replicas.
@@ -104,7 +113,7 @@ class Cluster:
     takes over."""
 
     def __init__(self, directory: Path, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
-        options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+        options = (*REPLICATION, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
         options += ("--cluster-node-timeout", str(node_timeout_ms))
         # A replica of an idle master has heard nothing from it for long
         # enough to count as stale by default, and would then never take over.
@@ -137,11 +146,14 @@ class Cluster:
                 node.stop()
 
     def wait_ok(self, timeout: float = 60) -> None:
-        """Every running node says cluster_state:ok and agrees on who serves each slot."""
+        """Every running node says cluster_state:ok and agrees on who serves
+        each slot, and every running replica has its master's data."""
 
         def agreed() -> bool:
             running = [node for node in self.nodes if node.running]
             if any("cluster_state:ok" not in node.command("CLUSTER", "INFO") for node in running):
+                return False
+            if not all(node.in_sync() for node in running if node.role() == "slave"):
                 return False
             views = {self._slot_view(node) for node in running}
             return len(views) == 1
@@ -253,8 +265,8 @@ class Sentinel:
     judged down after down_after_ms without an answer."""
 
     def __init__(self, directory: Path, down_after_ms: int = 1000, failover_timeout_ms: int = 3000) -> None:
-        self.master = Node(directory / "master")
-        self.replica = Node(directory / "replica", "--replicaof", "127.0.0.1", str(self.master.port))
+        self.master = Node(directory / "master", *REPLICATION)
+        self.replica = Node(directory / "replica", *REPLICATION, "--replicaof", "127.0.0.1", str(self.master.port))
         self.sentinels = [
             SentinelProcess(directory / f"sentinel{n}", self.master.port, down_after_ms, failover_timeout_ms)
             for n in range(3)
@@ -275,7 +287,7 @@ class Sentinel:
     def start(self) -> Sentinel:
         self.master.start()
         self.replica.start()
-        wait_until(self._replica_in_sync, "the replica to sync")
+        wait_until(self.replica.in_sync, "the replica to sync")
         for sentinel in self.sentinels:
             sentinel.start()
         wait_until(self._sentinels_know_everyone, "the sentinels to find each other and the replica")
@@ -286,10 +298,6 @@ class Sentinel:
             if node.running:
                 node.resume()
                 node.stop()
-
-    def _replica_in_sync(self) -> bool:
-        with self.replica.client() as client:
-            return client.info("replication")["master_link_status"] == "up"
 
     def _sentinels_know_everyone(self) -> bool:
         for sentinel in self.sentinels:
