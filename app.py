@@ -49,6 +49,7 @@ define(
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
 define("store_pool_size", default=100, help="connections per Redis server per process; more wait their turn")
+define("redis_wait_replicas", default=0, help="a session write is confirmed once this many Redis replicas hold it")
 define("mongodb_driver", default="motor", help="motor, or pymongo for PyMongo's AsyncMongoClient (Motor's successor)")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
@@ -98,7 +99,13 @@ def make_app(
 
 
 async def run(sockets: list, keys: dict[int, str], current_version: int, made_up_key: bool) -> None:
-    store = open_store(options.session_store, options.store_timeout, options.mongodb_driver, options.store_pool_size)
+    store = open_store(
+        options.session_store,
+        options.store_timeout,
+        options.mongodb_driver,
+        redis_pool_size=options.store_pool_size,
+        redis_wait_replicas=options.redis_wait_replicas,
+    )
     if made_up_key:  # said after open_store, so that a mistake in --session-store stays one line
         log.warning("No --cookie-secret or COOKIE_SECRET: using a random key, so sessions end when the server stops")
     failures = open_login_failures(store)

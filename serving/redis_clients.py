@@ -20,10 +20,13 @@ did not run the command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import urllib.parse
+from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
@@ -36,27 +39,50 @@ DEFAULT_PORTS = {"sentinel": 26379, "cluster": 6379}
 
 class TakingTurns:
     """A client whose calls take turns: at most `calls_at_once` run, each
-    holding one connection to a server, and the others wait in the order
-    they came, up to `timeout`. redis-py's BlockingConnectionPool waits too,
-    but lets a newcomer take a connection freed for a waiter, so under load
-    some waiters starve; and a cluster's pools cannot wait at all. (Pipelines
-    do not take turns: they wait in the BlockingConnectionPool beneath.)"""
+    holding at most one connection to each server, and the others wait in
+    the order they came, up to `timeout`. redis-py's BlockingConnectionPool
+    waits too, but lets a newcomer take a connection freed for a waiter, so
+    under load some waiters starve; and a cluster's pools cannot wait at all."""
 
     def take_turns(self, calls_at_once: int, timeout: float) -> Any:
         self.turns = asyncio.Semaphore(calls_at_once)  # first come, first served
         self.turn_timeout = timeout
         return self
 
-    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if _in_turn.get():  # a cluster runs a command on several nodes as a pipeline
+            yield
+            return
         try:
             async with asyncio.timeout(self.turn_timeout):
                 await self.turns.acquire()
         except TimeoutError:
             raise MaxConnectionsError(f"no connection free within {self.turn_timeout:g} s") from None
+        token = _in_turn.set(True)
         try:
-            return await super().execute_command(*args, **kwargs)  # type: ignore[misc]
+            yield
         finally:
+            _in_turn.reset(token)
             self.turns.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)  # type: ignore[misc]
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        pipeline = super().pipeline(*args, **kwargs)  # type: ignore[misc]
+        execute = pipeline.execute
+
+        async def execute_in_turn(*args: Any, **kwargs: Any) -> Any:
+            async with self.turn():
+                return await execute(*args, **kwargs)
+
+        pipeline.execute = execute_in_turn
+        return pipeline
+
+
+_in_turn: contextvars.ContextVar[bool] = contextvars.ContextVar("in_turn", default=False)
 
 
 class TurnTakingRedis(TakingTurns, Redis):
@@ -65,10 +91,6 @@ class TurnTakingRedis(TakingTurns, Redis):
 
 class TurnTakingCluster(TakingTurns, RedisCluster):
     pass
-
-
-class WaitingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
-    """Connections to the master Sentinel names, waiting as BlockingConnectionPool's do."""
 
 
 class BriefSentinel(Sentinel):
@@ -93,7 +115,7 @@ def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     if scheme in ("redis", "rediss"):
         database_number(urllib.parse.urlsplit(url).path.strip("/"))
         try:
-            pool = BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout, **options)
+            pool = ConnectionPool.from_url(url, max_connections=pool_size, **options)
         except ValueError as e:
             raise SystemExit(f"--session-store: not a usable Redis URL: {e}") from None
         return TurnTakingRedis.from_pool(pool).take_turns(pool_size, timeout)
@@ -119,9 +141,7 @@ def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     master = sentinel.master_for(
         service,
         redis_class=TurnTakingRedis,
-        connection_pool_class=WaitingSentinelPool,
         max_connections=pool_size,
-        timeout=timeout,
         db=database_number(database),
         ssl=tls,
     )

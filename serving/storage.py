@@ -42,13 +42,11 @@ INDEX_RECHECK_SECONDS = 60
 REDIS_POOL_SIZE = 100
 
 
-def open_store(
-    url: str, timeout: float = 3.0, driver: str = "motor", redis_pool_size: int = REDIS_POOL_SIZE
-) -> SessionStore:
+def open_store(url: str, timeout: float = 3.0, driver: str = "motor", **redis_options: int) -> SessionStore:
     if url == "memory":
         return MemoryStore()
     if url.partition("://")[0] in REDIS_SCHEMES:
-        return open_redis_store(url, timeout, redis_pool_size)
+        return open_redis_store(url, timeout, **redis_options)
     if not url.startswith(("mongodb://", "mongodb+srv://")):
         raise SystemExit(
             f"--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL,"
@@ -84,15 +82,25 @@ def open_client(url: str, timeout: float = 3.0, driver: str = "motor", **driver_
         raise SystemExit(f"--session-store: not a usable MongoDB URL: {e}") from None
 
 
-def open_redis_store(url: str, timeout: float, pool_size: int = REDIS_POOL_SIZE) -> SessionStore:
+def open_redis_store(
+    url: str, timeout: float, redis_pool_size: int = REDIS_POOL_SIZE, redis_wait_replicas: int = 0
+) -> SessionStore:
     """One Redis server, the master Sentinel names, or a Redis Cluster (serving/redis_clients.py)."""
     if RedisStore is None:
         raise SystemExit("--session-store: Redis needs the redis package: pip install 'tornado-sessions[redis]'")
-    if pool_size < 1:
-        raise SystemExit(f"--store-pool-size: at least 1 connection, not {pool_size}")
-    client = open_redis_client(url, timeout, pool_size)
-    log.info("Sessions in %s, at most %d connections to each server", describe_redis(client), pool_size)
-    return RedisStore(client, timeout=timeout + 1)
+    if redis_pool_size < 1:
+        raise SystemExit(f"--store-pool-size: at least 1 connection, not {redis_pool_size}")
+    if redis_wait_replicas < 0:
+        raise SystemExit(f"--redis-wait-replicas: a number of replicas, not {redis_wait_replicas}")
+    client = open_redis_client(url, timeout, redis_pool_size)
+    try:
+        # WAIT's own limit well inside the store's, so that a replica that is
+        # down gives the 503 page (and the log its advice), not a timeout.
+        store = RedisStore(client, timeout=timeout + 1, wait_replicas=redis_wait_replicas, wait_timeout=timeout / 2)
+    except ValueError as e:
+        raise SystemExit(f"--redis-wait-replicas: {e}") from None
+    log.info("Sessions in %s, at most %d connections to each server", describe_redis(client), redis_pool_size)
+    return store
 
 
 def open_login_failures(store: SessionStore) -> LoginFailures:
