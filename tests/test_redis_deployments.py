@@ -19,7 +19,7 @@ import redis_server
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.sentinel import SentinelConnectionPool
 from redis_deployments import running_cluster, running_sentinel, wait_until
-from test_processes import Site
+from test_processes import Site, signed_session_cookie
 from test_redis_processes import Visitor
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
@@ -380,3 +380,18 @@ def test_a_site_pointed_at_a_master_that_became_a_replica_answers_503():
             wait_until(lambda: old_admin.info("replication")["master_link_status"] == "up", "the switch")
         status, headers, _ = site.get("/dashboard", cookie=cookie)
         assert (status, headers["Retry-After"]) == (503, "5")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "shape", ["redis://127.0.0.1:{}/0", "redis+sentinel://127.0.0.1:{}/mymaster", "redis+cluster://127.0.0.1:{}"]
+)
+def test_a_redis_that_cannot_be_reached_at_start_is_one_log_line(shape):
+    url = shape.format(redis_server.free_port())  # nothing listens there
+    with site_on(url, "--store-timeout=0.5") as site:
+        site.wait_for_log("unreachable")
+        for _ in range(3):
+            status, headers, _ = site.get("/dashboard", cookie="session=" + signed_session_cookie())
+            assert (status, headers["Retry-After"]) == (503, "5")
+    (line,) = [line for line in site.log if "unreachable" in line]
+    assert "Serving anyway; pages that need a session answer 503" in line and len(line) < 400
