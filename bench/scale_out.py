@@ -1,8 +1,10 @@
 """The site scaled out: two `app.py` processes on a 3-master Redis Cluster
 (a replica each), against one `app.py` on one redis-server, and one `app.py`
-on the cluster between them (what the cluster client costs).
+on the cluster between them (what the cluster client costs). Two more rows
+give the price of durability: one `app.py` on Sentinel's master, without and
+with `--redis-wait-replicas=1` (each write waits for the replica).
 
-.venv/bin/python bench/scale_out.py           # 3 rounds of 10 s, medians; about 3 minutes
+.venv/bin/python bench/scale_out.py           # 3 rounds of 10 s, medians; about 5 minutes
 .venv/bin/python bench/scale_out.py --quick   # one round of 3 s, to see that it works
 
 Each `app.py` gets its own wrk (100 connections, bench/wrk.lua) on its own
@@ -30,17 +32,19 @@ from concurrent.futures import ThreadPoolExecutor
 from load import ROOT, SECRET, Server, VisitCount, free_port, log_in, machine
 
 sys.path.insert(0, str(ROOT / "tests"))
-from redis_deployments import running_cluster  # the tests' launchers
+from redis_deployments import running_cluster, running_sentinel  # the tests' launchers
 from redis_server import running
 
 ONE = "one app.py, one redis-server"
 ONE_ON_CLUSTER = "one app.py, Redis Cluster (3 masters + 3 replicas)"
 TWO = "two app.py, the same Redis Cluster"
+SENTINEL = "one app.py, Sentinel's master (a replica, 3 sentinels)"
+DURABLE = "the same, --redis-wait-replicas=1"
 
 
-def site(store_url: str) -> Server:
+def site(store_url: str, *options: str) -> Server:
     port = free_port()
-    flags = [f"--cookie-secret={SECRET}", "--logging=warning", f"--session-store={store_url}"]
+    flags = [f"--cookie-secret={SECRET}", "--logging=warning", f"--session-store={store_url}", *options]
     return Server([sys.executable, "app.py", f"--port={port}", *flags], port)
 
 
@@ -82,10 +86,13 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         one_redis = stack.enter_context(running())
         cluster = stack.enter_context(running_cluster())
+        sentinel = stack.enter_context(running_sentinel())
         servers = [site(one_redis.url), site(cluster.url), site(cluster.url), site(cluster.url)]
+        servers += [site(sentinel.url), site(sentinel.url, "--redis-wait-replicas=1")]
         for server in servers:
             stack.callback(server.stop)
-        setups = [Setup(ONE, servers[:1]), Setup(ONE_ON_CLUSTER, servers[1:2]), Setup(TWO, servers[2:])]
+        setups = [Setup(ONE, servers[:1]), Setup(ONE_ON_CLUSTER, servers[1:2]), Setup(TWO, servers[2:4])]
+        setups += [Setup(SENTINEL, servers[4:5]), Setup(DURABLE, servers[5:])]
         for _ in range(rounds):  # interleaved: the machine's noise falls on both rows
             for setup in setups:
                 setup.round(seconds)

@@ -395,3 +395,11 @@ def test_a_redis_that_cannot_be_reached_at_start_is_one_log_line(shape):
             assert (status, headers["Retry-After"]) == (503, "5")
     (line,) = [line for line in site.log if "unreachable" in line]
     assert "Serving anyway; pages that need a session answer 503" in line and len(line) < 400
+
+
+@pytest.mark.slow
+def test_a_master_refusing_writes_without_a_replica_answers_503():
+    """min-replicas-to-write: Redis's own guard against writes a failover would drop."""
+    with redis_server.running("--min-replicas-to-write", "1") as server, site_on(server.url) as site:
+        assert site.get("/dashboard", cookie="session=" + signed_session_cookie())[0] == 302, "reads still work"
+        assert Visitor().login(site) == 503
