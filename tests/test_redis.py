@@ -566,8 +566,15 @@ async def test_a_full_redis_answers_503_counts_nothing_and_leaves_no_login(
 
 
 @pytest.fixture
-def replica_server(restartable_server):
-    with redis_server.running("--replicaof", "127.0.0.1", str(restartable_server.port)) as replica:
+def primary_server():
+    with redis_server.running("--repl-diskless-sync-delay", "0") as server:  # replicas served at once
+        yield server
+
+
+@pytest.fixture
+def replica_server(primary_server):
+    options = ("--replicaof", "127.0.0.1", str(primary_server.port), "--appendonly", "no")
+    with redis_server.running(*options) as replica:
         with redis.Redis(port=replica.port) as client:
             while client.info("replication")["master_link_status"] != "up":
                 time.sleep(0.01)
@@ -582,9 +589,9 @@ def replica_store(replica_server, io_loop):
 
 
 async def test_a_url_that_names_a_replica_answers_503_with_advice(
-    restartable_server, replica_store, browser, clock, caplog
+    primary_server, replica_store, browser, clock, caplog
 ):
-    primary = RedisStore(Redis.from_url(restartable_server.url), wait_replicas=1)
+    primary = RedisStore(Redis.from_url(primary_server.url), wait_replicas=1)
     session = secrets.token_urlsafe(32)
     now = clock()
     await primary.create(store_key(session), record(created=now, last_seen=now, expires=now + 1800))
@@ -632,22 +639,28 @@ async def test_a_login_that_cannot_list_its_session_leaves_no_session(redis_stor
 # Durability: WAIT for replicas after each session write.
 
 
-async def test_wait_replicas_confirms_each_write_or_answers_unavailable(restartable_server, replica_server, caplog):
-    store = RedisStore(Redis.from_url(restartable_server.url), wait_replicas=1, wait_timeout=0.3)
-    replica = Redis(port=replica_server.port)
+async def test_wait_replicas_confirms_each_write_or_answers_unavailable(primary_server, replica_server, caplog):
+    client, replica = Redis.from_url(primary_server.url), Redis(port=replica_server.port)
+    # A replica that answers confirms at once; a busy test machine gets seconds for it.
+    store = RedisStore(client, wait_replicas=1, wait_timeout=4)
     await store.create(key(), record(data={"visits": 1}))
     assert await store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
     assert await replica.hget(session_hash(key()), "data.visits") == b"2", "on the replica when confirmed"
+    impatient = RedisStore(client, wait_replicas=1, wait_timeout=0.3)
     replica_server.pause()
     try:
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas confirmed the write"):
-            await store.update(key(), Changes(increment={"visits": 1}))
+            await impatient.update(key(), Changes(increment={"visits": 1}))
         with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
-            await store.delete(key())
+            await impatient.create(key(2), record())
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await impatient.delete(key())
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await impatient.delete_by_user("demo")
     finally:
         replica_server.resume()
     assert "fewer replicas than wait_replicas acknowledged a write" in caplog.text
-    await store.client.aclose()
+    await client.aclose()
     await replica.aclose()
 
 
@@ -706,3 +719,30 @@ async def test_listing_and_signing_out_cost_the_live_sessions_not_the_history(re
     }
     print(f"slowest Redis call (µs), 100 live sessions and 10,000 expired entries in the index: {slowest}")
     assert max(slowest.values()) < 10_000
+
+
+async def test_a_master_short_of_min_replicas_to_write_answers_unavailable(restartable_server, caplog):
+    store = RedisStore(Redis.from_url(restartable_server.url))
+    await store.create(key(), record(data={"visits": 1}))
+    redis_command(restartable_server, "CONFIG", "SET", "min-replicas-to-write", 1)  # and it has none
+    with pytest.raises(StoreUnavailable, match="NOREPLICAS"):
+        await store.update(key(), Changes(increment={"visits": 1}))
+    assert (await store.load(key(), NOW)).data == {"visits": 1}
+    assert "fewer good replicas than min-replicas-to-write" in caplog.text
+    await store.client.aclose()
+
+
+async def test_a_session_stored_before_the_listed_field_is_listed_again_at_its_first_update(redis_store):
+    client = redis_store.client
+    await redis_store.create(key(), record())
+    await client.hdel(session_hash(key()), "listed")
+    await client.delete(f"{PREFIX}user:demo")
+    assert await redis_store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
+    assert await client.zscore(f"{PREFIX}user:demo", key()) == (NOW + 1800) * 1000 + LISTED_AHEAD_MS
+    assert set(await redis_store.find_by_user("demo", NOW)) == {key()}
+
+
+@pytest.mark.parametrize("prefix", ["{app}:", "app}{"])
+def test_a_prefix_with_a_hash_tag_is_refused(prefix):
+    with pytest.raises(ValueError, match="hash tag"):
+        RedisStore(Redis(), prefix=prefix)

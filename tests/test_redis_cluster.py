@@ -7,15 +7,19 @@ client. The store contract suite runs on it too
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis_server
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis_deployments import Cluster, running_cluster
+from redis.crc import key_slot
+from redis_deployments import Cluster, running_cluster, wait_until
 from test_stores import NOW, key, record
 
 from sessions import Changes, RedisStore, StoreUnavailable
 
-pytestmark = pytest.mark.gen_test
+# Far above their usual second or two: a failover waits for the cluster to agree.
+pytestmark = pytest.mark.gen_test(timeout=60)
 
 PREFIX = "tornado_sessions:"
 _shared: list[Cluster] = []
@@ -124,3 +128,61 @@ async def test_a_failover_is_followed_by_the_client(store):
     assert set(await store.find_by_user("demo", NOW)) == {session}
     await store.delete(session)
     assert await store.find_by_user("demo", NOW) == {}
+
+
+def test_wait_replicas_is_refused_on_a_cluster():
+    with pytest.raises(ValueError, match="not a RedisCluster"):
+        RedisStore(RedisCluster(host="127.0.0.1", port=1), wait_replicas=1)
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of its own, for a test that kills a node."""
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=120)
+async def test_a_dead_master_is_503_only_until_its_replica_takes_over(own_cluster):
+    client = cluster_client(own_cluster)
+    store = RedisStore(client, timeout=2)
+    session = split_key(own_cluster)
+    await store.create(session, record(data={"visits": 0}))
+    master = master_of(own_cluster, session_name(session))
+    replica = own_cluster.replica_of(master)
+    wait_until(lambda: replica.command("DBSIZE") >= 1, "the replica to copy the session")
+    master.kill()
+    outcomes = []
+    async with asyncio.timeout(60):
+        while not outcomes or isinstance(outcomes[-1], Exception):
+            try:
+                outcomes.append(await store.update(session, Changes(increment={"visits": 1})))
+            except StoreUnavailable as e:
+                outcomes.append(e)
+                await asyncio.sleep(0.1)
+    assert master_of(own_cluster, session_name(session)) is replica
+    assert outcomes[-1] == {"visits": 1}, "no count lost or made twice"
+    assert {type(o).__name__ for o in outcomes[:-1]} <= {"StoreUnavailable"}
+    print(f"refused before the replica took over: {[str(o)[:60] for o in outcomes[:-1]]}")
+    assert (await store.load(session, NOW)).data == {"visits": 1}
+    await client.aclose()
+
+
+async def test_counts_go_on_while_the_sessions_slot_moves_to_another_master(store):
+    cluster = shared_cluster()
+    slot = key_slot(session_name(key(0)).encode())
+    sessions = [key(n) for n in range(200_000) if key_slot(session_name(key(n)).encode()) == slot][:5]
+    for session in sessions:
+        await store.create(session, record(data={"visits": 0}))
+    target = next(node for node in cluster.masters() if node is not cluster.master_of_slot(slot))
+    # MIGRATE one key at a time with pauses between: the slot stays half-moved (ASK, then MOVED).
+    moving = asyncio.ensure_future(asyncio.to_thread(cluster.move_slots, range(slot, slot + 1), target, 0.05))
+    counted = 0
+    while not moving.done() or counted < 20:
+        for session in sessions:
+            await store.update(session, Changes(increment={"visits": 1}))
+        counted += 1
+    await moving
+    assert cluster.master_of_slot(slot) is target
+    assert {(await store.load(s, NOW)).data["visits"] for s in sessions} == {counted}

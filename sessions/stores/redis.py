@@ -22,43 +22,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import math
 from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from redis import exceptions as errors
 
-from .base import Changes, SessionRecord, StoreMisconfigured, StoreUnavailable, exact
+from .base import Changes, SessionRecord, StoreUnavailable, exact
+from .redis_errors import RedisErrors
 from .redis_scripts import CREATE, DELETE, INDEX, LISTED, UPDATE, Lua
 
-log = logging.getLogger("sessions")
 T = TypeVar("T")
 _json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 LISTED_AHEAD_MS = 10 * 60 * 1000
-_TYPE_ERRORS = {"NOTANUMBER": "not a number: cannot increment it", "NOTALIST": "not a list: cannot append to it"}
-# Errors that end when the server or the cluster recovers, or an operator acts.
-_TRANSIENT = (
-    errors.ConnectionError,  # refused, reset, LOADING, a full pool
-    errors.TimeoutError,
-    errors.ClusterError,  # CLUSTERDOWN, MASTERDOWN
-    errors.TryAgainError,  # a slot being migrated
-    errors.AskError,  # MOVED or ASK past the cluster client's retries
-    errors.RedisClusterException,  # a slot with no master, no node reachable
-    errors.OutOfMemoryError,
-    errors.ReadOnlyError,
-)
-_ADVICE = {
-    "AuthenticationError": "check the user and password in the Redis URL (redis://user:password@host:port/db)",
-    "AuthenticationWrongNumberOfArgsError": "check the user and password in the Redis URL",
-    "NoPermissionError": "the Redis user needs read, write and scripting commands on the store's keys",
-    "DB": "the database number in the Redis URL is beyond the server's 'databases' setting (16 by default)",
-    "WRONGTYPE": "another program keeps keys under this prefix: give the store another prefix or database",
-    "OutOfMemoryError": "Redis reached maxmemory: raise it, or use maxmemory-policy volatile-ttl",
-    "ReadOnlyError": "Redis answered as a read-only replica: point the URL at the primary, or use Sentinel",
-    "MISCONF": "Redis cannot write its snapshot to disk and refuses writes: see the Redis log",
-    "WAIT": "fewer replicas than wait_replicas acknowledged a write: see the replicas' links (INFO replication)",
-}
 
 
 class RedisStore:
@@ -81,7 +57,7 @@ class RedisStore:
         self.prefix = prefix
         self.timeout = timeout
         self.wait = (wait_replicas, math.ceil(wait_timeout * 1000))
-        self._reported: set[str] = set()
+        self.errors = RedisErrors()
 
     async def call(self, operation: Awaitable[T]) -> T:
         """The operation's result, or StoreUnavailable within `timeout`, or
@@ -91,36 +67,8 @@ class RedisStore:
                 return await operation
         except TimeoutError:
             raise StoreUnavailable(f"Redis: no answer within {self.timeout:g} s") from None
-        except (errors.AuthenticationError, errors.AuthorizationError) as e:
-            raise self._misconfigured(e) from e
-        except _TRANSIENT as e:
-            self._advise(type(e).__name__, e, logging.WARNING)
-            raise StoreUnavailable(f"Redis: {type(e).__name__}: {e}") from e
-        except errors.ResponseError as e:
-            code, _, field = str(e).partition(" ")
-            if code in _TYPE_ERRORS:
-                raise TypeError(f"session[{field.removeprefix('data.')!r}] is {_TYPE_ERRORS[code]}") from None
-            if code == "OVERFLOW":
-                raise ValueError(f"session[{field.removeprefix('data.')!r}] would pass 64 bits") from None
-            if code == "MISCONF":
-                self._advise(code, e, logging.WARNING)
-                raise StoreUnavailable(f"Redis: {e}") from e
-            raise self._misconfigured(e) from e
-        except errors.RedisError as e:
-            raise self._misconfigured(e) from e
-
-    def _advise(self, kind: str, error: Exception, level: int) -> str | None:
-        """Log once per thing to fix, with what to do; None if nothing needs an operator."""
-        advice = _ADVICE.get(kind) or _ADVICE.get(str(error).split(" ", 1)[0])
-        message = f"Redis: {type(error).__name__}: {error}; {advice or 'retrying will not help; see the cause'}"
-        # A missing permission fails each command with its own message: one line for it.
-        if (level == logging.ERROR or advice) and (advice or message) not in self._reported:
-            self._reported.add(advice or message)
-            log.log(level, "Session store: %s", message)
-        return message
-
-    def _misconfigured(self, error: errors.RedisError) -> StoreMisconfigured:
-        return StoreMisconfigured(self._advise(type(error).__name__, error, logging.ERROR))
+        except (errors.RedisError, errors.RedisClusterException) as e:
+            self.errors.raise_sorted(e)
 
     def _session(self, key: str) -> str:
         return f"{self.prefix}session:{exact(key)}"
@@ -129,41 +77,29 @@ class RedisStore:
         return f"{self.prefix}user:{exact(user)}"
 
     async def _run(self, script: Lua, key: str, *args: Any, wait: bool = False) -> Any:
-        """EVALSHA, loading the script if this server has not got it yet
-        (NOSCRIPT: nothing ran); with `wait`, WAIT on the same connection."""
-        for attempt in range(2):
-            if wait and self.wait[0]:
-                pipeline = self.client.pipeline(transaction=False)
-                pipeline.execute_command("EVALSHA", script.sha, 1, key, *args)
-                pipeline.execute_command("WAIT", *self.wait)
-                result, replicas = await pipeline.execute(raise_on_error=False)
-                if isinstance(result, Exception) and not (attempt == 0 and isinstance(result, errors.NoScriptError)):
-                    raise result
-                if isinstance(replicas, Exception):
-                    raise replicas
-                if not isinstance(result, Exception):
-                    if replicas < self.wait[0]:
-                        self._advise("WAIT", errors.RedisError(f"{replicas} of {self.wait[0]}"), logging.WARNING)
-                        raise StoreUnavailable(f"Redis: {replicas} of {self.wait[0]} replicas confirmed the write")
-                    return result
-            else:
-                try:
-                    return await self.client.execute_command("EVALSHA", script.sha, 1, key, *args)
-                except errors.NoScriptError:
-                    if attempt:
-                        raise
+        """EVALSHA on one key; with `wait`, confirmed by WAIT on the same connection."""
+        if wait and self.wait[0]:
+            return (await self._run_each(script, [key], *args))[0]
+        try:
+            return await self.client.execute_command("EVALSHA", script.sha, 1, key, *args)
+        except errors.NoScriptError:  # a server that has not got it yet: nothing ran
             await self.client.script_load(script.text)
-        raise AssertionError("unreachable")
+            return await self.client.execute_command("EVALSHA", script.sha, 1, key, *args)
 
     async def _run_each(self, script: Lua, keys: list[str], *args: Any) -> list[Any]:
-        """The script on each key, in one pipeline (a round trip per node)."""
+        """The script on each key, in one pipeline (a round trip per node), then WAIT if asked."""
         results: list[Any] = [None] * len(keys)
         todo = list(range(len(keys)))
         for attempt in range(2):
             pipeline = self.client.pipeline(transaction=False)
             for j in todo:
                 pipeline.execute_command("EVALSHA", script.sha, 1, keys[j], *args)
-            for j, result in zip(todo, await pipeline.execute(raise_on_error=False), strict=True):
+            if self.wait[0]:
+                pipeline.execute_command("WAIT", *self.wait)
+            replies = await pipeline.execute(raise_on_error=False)
+            if self.wait[0]:
+                self.errors.check_confirmed(replies.pop(), self.wait[0])
+            for j, result in zip(todo, replies, strict=True):
                 results[j] = result
             todo = [j for j in todo if isinstance(results[j], errors.NoScriptError)]
             if not todo or attempt:
@@ -179,11 +115,9 @@ class RedisStore:
 
     async def _unlist(self, user: bytes | str, keys: Iterable[str]) -> None:
         """Drop index entries after the fact; a failure only leaves entries too many."""
-        try:
+        with contextlib.suppress(errors.RedisError, errors.RedisClusterException):
             if keys := list(keys):
                 await self.client.zrem(self._index(_text(user)), *keys)
-        except (errors.RedisError, errors.RedisClusterException):
-            pass
 
     async def load(self, key: str, now: float) -> SessionRecord | None:
         record = _record(await self.call(self.client.hgetall(self._session(key))))
