@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -31,7 +32,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import MaxConnectionsError
+from redis.exceptions import ClusterError, MaxConnectionsError
 
 SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 DEFAULT_PORTS = {"sentinel": 26379, "cluster": 6379}
@@ -90,7 +91,22 @@ class TurnTakingRedis(TakingTurns, Redis):
 
 
 class TurnTakingCluster(TakingTurns, RedisCluster):
-    pass
+    """While a slot moves, a key already moved is answered ASK: ask the new
+    master, prefixed by ASKING. redis-py sends ASKING on one pooled connection
+    and the command on another, which the new master then sends back (MOVED);
+    under load a command can bounce so until redis-py gives up ('TTL
+    exhausted'). Every bounce was a refusal, nothing ran, so the command is
+    tried again, within the turn's time."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self.turn_timeout
+        while True:
+            try:
+                return await super().execute_command(*args, **kwargs)
+            except ClusterError as e:
+                if str(e) != "TTL exhausted." or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.01)
 
 
 class BriefSentinel(Sentinel):
@@ -163,6 +179,14 @@ def address(text: str, default_port: int) -> tuple[str, int]:
     if not host:
         raise SystemExit(f"--session-store: not a host[:port]: {text!r}")
     return host, port or default_port
+
+
+async def close_redis(client: Any) -> None:
+    """The client's connections closed, and with Sentinel the sentinels' too."""
+    await client.aclose()
+    if isinstance(getattr(client, "connection_pool", None), SentinelConnectionPool):
+        for sentinel in client.connection_pool.sentinel_manager.sentinels:
+            await sentinel.aclose()
 
 
 def describe_redis(client: Any) -> str:

@@ -21,7 +21,7 @@ from sessions import MemoryStore, MongoStore, SessionStore, StoreMisconfigured, 
 
 try:  # the [redis] extra
     from serving.redis_clients import SCHEMES as REDIS_SCHEMES
-    from serving.redis_clients import describe_redis, open_redis_client
+    from serving.redis_clients import close_redis, describe_redis, open_redis_client
     from sessions.stores.redis import RedisStore
 except ModuleNotFoundError:
     RedisStore = None
@@ -191,7 +191,7 @@ async def kept_up(store: SessionStore, failures: LoginFailures) -> AsyncIterator
 
 async def close_store(store: SessionStore) -> None:
     if RedisStore is not None and isinstance(store, RedisStore):
-        await store.client.aclose()
+        await close_redis(store.client)
     if isinstance(store, MongoStore):
         closing = store.collection.database.client.close()
         if inspect.isawaitable(closing):  # PyMongo's AsyncMongoClient.close() is a coroutine, Motor's is not

@@ -24,7 +24,7 @@ from test_redis_processes import Visitor
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 
 from auth import throttle
-from serving.storage import open_store
+from serving.storage import close_store, open_store
 
 VISITS = re.compile(r"viewed this page <strong>(\d+)</strong>")
 
@@ -215,8 +215,9 @@ class Load:
         """Counts what was kept, while the site still runs; prints the figures (pytest -s shows them)."""
         self.confirmed, self.lost = self.lost_increments()
         self.confirmed_logins, self.lost_login_count = self.lost_logins()
+        warnings = collections.Counter(line.split("] ", 1)[-1][:160] for line in self.site.log if line.startswith("[W"))
         print(
-            f"{what}: answers {self.statuses()}, 503 window {self.window(503):.2f} s, "
+            f"{what}: warnings {dict(warnings)}; answers {self.statuses()}, 503 window {self.window(503):.2f} s, "
             f"confirmed increments lost {self.lost} of {self.confirmed}, "
             f"confirmed logins lost {self.lost_login_count} of {self.confirmed_logins}"
         )
@@ -257,15 +258,17 @@ def slots_holding_sessions(cluster) -> list[int]:
 @pytest.mark.slow
 def test_a_cluster_resharded_under_load_loses_nothing_and_answers_no_503(cluster):
     with site_on(cluster.url) as site:
-        with Load(site) as load:
+        load = Load(site)
+        slots = slots_holding_sessions(cluster)  # the visitors' sessions and their user's index
+        with load:
             load.run_for(1)
-            for slot in slots_holding_sessions(cluster):
+            for slot in slots:
                 masters = cluster.masters()
                 source = cluster.master_of_slot(slot)
                 target = masters[(masters.index(source) + 1) % len(masters)]
-                cluster.move_slots(range(slot, slot + 1), target, pause=0.2)  # ASK, then MOVED, under load
+                cluster.move_slots(range(slot, slot + 1), target, pause=0.5)  # ASK for 0.5 s, then MOVED
             load.run_for(1)
-        load.report("cluster, slots of every key moved under load")
+        load.report(f"cluster, the {len(slots)} slots of every key moved under load")
     assert load.statuses() == {200: len(load.answers)} and load.confirmed > 100 and load.lost == 0
 
 
@@ -416,3 +419,21 @@ def test_a_master_refusing_writes_without_a_replica_answers_503():
     with redis_server.running("--min-replicas-to-write", "1") as server, site_on(server.url) as site:
         assert site.get("/dashboard", cookie="session=" + signed_session_cookie())[0] == 302, "reads still work"
         assert Visitor().login(site) == 503
+
+
+@pytest.mark.slow
+def test_closing_a_sentinel_store_closes_its_connections_to_the_sentinels_too(sentinel):
+    def clients_of(node) -> int:
+        return len(node.command("CLIENT", "LIST").splitlines()) - 1  # less the asking connection
+
+    async def use_and_close() -> list[int]:
+        store = open_store(sentinel.url)
+        await store.call(store.client.ping())
+        opened = [clients_of(node) for node in sentinel.sentinels]
+        await close_store(store)
+        return opened
+
+    before = [clients_of(node) for node in sentinel.sentinels]
+    opened = asyncio.run(use_and_close())
+    assert sum(opened) > sum(before)
+    wait_until(lambda: [clients_of(node) for node in sentinel.sentinels] == before, "the sentinels' connections closed")
