@@ -13,8 +13,8 @@ Each client keeps at most `pool_size` connections to each server, and a call
 that finds them all busy waits its turn, up to `timeout`: redis-py's own pools
 fail at once, so a busy site answered most requests with 503 (docs/persistence.md).
 No retries: an increment whose answer was lost must not count twice. A
-cluster's redirects (MOVED, ASK, TRYAGAIN) are still followed: the server
-did not run the command.
+cluster's redirects (MOVED, ASK, TRYAGAIN) are still followed, and a command
+bounced until redis-py gives up is sent again: the server ran nothing.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ class TakingTurns:
             return await super().execute_command(*args, **kwargs)  # type: ignore[misc]
 
     def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        """A pipeline holds connections too: it takes its turn when it runs."""
         pipeline = super().pipeline(*args, **kwargs)  # type: ignore[misc]
         execute = pipeline.execute
 

@@ -78,6 +78,13 @@ def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database():
     assert kwargs["retry"].get_retries() == 0 and store.timeout == 2.5
 
 
+def test_a_rediss_sentinel_url_speaks_tls_to_the_sentinels_and_the_servers():
+    pool = open_store("rediss+sentinel://10.0.0.1/sessions").client.connection_pool
+    assert pool.connection_class.__name__ == "SentinelManagedSSLConnection"
+    assert [s.connection_pool.connection_class.__name__ for s in pool.sentinel_manager.sentinels] == ["SSLConnection"]
+    assert pool.sentinel_manager.sentinels[0].connection_pool.connection_kwargs["port"] == 26379
+
+
 def test_a_cluster_url_names_its_startup_nodes():
     store = open_store("rediss+cluster://:s3cret@10.0.0.1:7000,10.0.0.2:7001,10.0.0.3", timeout=1.5, redis_pool_size=7)
     client = store.client
