@@ -112,6 +112,12 @@ def test_an_unusable_sentinel_or_cluster_url_is_refused_with_one_line(url, messa
     assert str(refusal.value).startswith(message) and "\n" not in str(refusal.value)
 
 
+def test_waiting_for_replicas_is_refused_with_a_cluster_in_one_line():
+    with pytest.raises(SystemExit) as refusal:
+        open_store("redis+cluster://10.0.0.1:7000", redis_wait_replicas=1)
+    assert str(refusal.value).startswith("--redis-wait-replicas: ") and "RedisCluster" in str(refusal.value)
+
+
 def test_a_pool_of_no_connections_is_refused():
     with pytest.raises(SystemExit, match="--store-pool-size: at least 1 connection, not 0"):
         open_store("redis://127.0.0.1/0", redis_pool_size=0)
