@@ -32,7 +32,13 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
-from redis.exceptions import ClusterError, MaxConnectionsError
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    ClusterError,
+    MaxConnectionsError,
+    RedisClusterException,
+)
 
 SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 DEFAULT_PORTS = {"sentinel": 26379, "cluster": 6379}
@@ -97,7 +103,8 @@ class TurnTakingCluster(TakingTurns, RedisCluster):
     and the command on another, which the new master then sends back (MOVED);
     under load a command can bounce so until redis-py gives up ('TTL
     exhausted'). Every bounce was a refusal, nothing ran, so the command is
-    tried again, within the turn's time."""
+    tried again, within the turn's time. And a wrong password is said as
+    such, not as a cluster that cannot be reached."""
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         deadline = time.monotonic() + self.turn_timeout
@@ -107,6 +114,10 @@ class TurnTakingCluster(TakingTurns, RedisCluster):
             except ClusterError as e:
                 if str(e) != "TTL exhausted." or time.monotonic() > deadline:
                     raise
+            except RedisClusterException as e:
+                if isinstance(e.__cause__, (AuthenticationError, AuthorizationError)):
+                    raise e.__cause__ from None
+                raise
             await asyncio.sleep(0.01)
 
 

@@ -450,3 +450,19 @@ def test_closing_a_sentinel_store_closes_its_connections_to_the_sentinels_too(se
     opened = asyncio.run(use_and_close())
     assert sum(opened) > sum(before)
     wait_until(lambda: [clients_of(node) for node in sentinel.sentinels] == before, "the sentinels' connections closed")
+
+
+@pytest.mark.slow
+def test_a_password_in_the_url_reaches_the_servers_of_sentinel_and_of_a_cluster_not_the_sentinels():
+    with running_sentinel(password="s3cret") as sentinel, running_cluster(password="s3cret") as cluster:
+        for url in (sentinel.url, cluster.url):
+            with_password = url.replace("://", "://:s3cret@")
+            with site_on(with_password) as right:
+                visitor = Visitor()
+                assert visitor.login(right) == 303
+                assert visitor.open(right.url + "/dashboard")[0] == 200
+            with site_on(url.replace("://", "://:n0tit@")) as wrong:
+                assert Visitor().login(wrong) == 503
+            log = "\n".join(right.log + wrong.log)
+            assert "check the user and password in the Redis URL" in log and "unreachable" not in log
+            assert "s3cret" not in log and "n0tit" not in log
