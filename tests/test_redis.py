@@ -606,6 +606,13 @@ async def test_a_url_that_names_a_replica_answers_503_with_advice(
     assert "Traceback" not in caplog.text and "64 bits" not in caplog.text
 
 
+async def test_a_replica_that_lost_its_master_answers_503(primary_server, replica_server, replica_store):
+    redis_command(replica_server, "CONFIG", "SET", "replica-serve-stale-data", "no")
+    primary_server.stop()  # the replica answers MASTERDOWN even to reads, as during a failover
+    with pytest.raises(StoreUnavailable, match="MasterDownError"):
+        await replica_store.load(key(), NOW)
+
+
 async def test_an_update_that_ends_its_session_is_an_ordinary_end(redis_store):
     now = time.time()  # Redis's clock
     await redis_store.create(key(), record(data={"visits": 1}, created=now, last_seen=now, expires=now + 3600))
@@ -746,3 +753,42 @@ async def test_a_session_stored_before_the_listed_field_is_listed_again_at_its_f
 def test_a_prefix_with_a_hash_tag_is_refused(prefix):
     with pytest.raises(ValueError, match="hash tag"):
         RedisStore(Redis(), prefix=prefix)
+
+
+# Sentinel: the client that master_for() returns, through a failover.
+
+
+def rejoined(node) -> bool:
+    with node.client() as client:
+        return client.info("replication").get("master_link_status") == "up"
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=120)
+async def test_a_store_on_sentinels_master_follows_a_failover_and_loses_no_confirmed_write():
+    from redis.asyncio.sentinel import Sentinel
+    from redis_deployments import SERVICE, running_sentinel
+
+    with running_sentinel() as deployment:
+        sentinel = Sentinel(deployment.sentinel_addresses, socket_timeout=2)
+        store = RedisStore(sentinel.master_for(SERVICE, socket_timeout=2), timeout=3, wait_replicas=1)
+        now = time.time()
+        await store.create(key(), record(data={"visits": 0}, created=now, last_seen=now, expires=now + 3600))
+        old = deployment.current_master()
+        await asyncio.to_thread(deployment.failover)
+        confirmed = unconfirmed = 0
+        async with asyncio.timeout(60):
+            # Count on until the old master has rejoined as a replica of the new one, and a while after.
+            while not rejoined(old) or confirmed < 10:
+                try:
+                    await store.update(key(), Changes(increment={"visits": 1}))
+                    confirmed += 1
+                except StoreUnavailable:
+                    unconfirmed += 1
+        assert deployment.current_master() is not old
+        # Until the old master learns it was replaced, it takes writes that no replica
+        # confirms, and that it drops when it rejoins: each of those was a 503.
+        visits = (await store.load(key(), now)).data["visits"]
+        assert confirmed <= visits <= confirmed + unconfirmed, "no confirmed count lost"
+        print(f"{confirmed} confirmed, {unconfirmed} unconfirmed (503), {visits} kept")
+        await store.client.aclose()
