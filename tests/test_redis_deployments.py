@@ -138,6 +138,17 @@ def test_one_process_on_one_healthy_redis_answers_a_thousand_concurrent_clients_
     assert not any("Traceback" in line for line in site.log)
 
 
+@pytest.mark.slow
+def test_store_pool_size_bounds_the_connections_and_the_rest_wait_their_turn():
+    with redis_server.running() as server, site_on(server.url, "--store-pool-size=3") as site:
+        cookie = site.login_cookie().split(";", 1)[0]
+        responses = asyncio.run(fetch_all(site.url + "/dashboard", cookie, count=300, concurrency=100))
+        assert statuses(responses) == {200: 300}
+        with redis.Redis(port=server.port) as admin:
+            site_connections = [c for c in admin.client_list() if c["cmd"] != "client|list"]
+        assert 1 <= len(site_connections) <= 3
+
+
 # Under load: visitors count their visits on the dashboard while a server
 # fails, fails over or hands its slots to another. A count shown on a 200 is
 # a write the user was told was saved; afterwards each visitor's next page
