@@ -33,7 +33,7 @@ define(
     "session_store",
     default="memory",
     help="'memory', a MongoDB URL such as mongodb://localhost:27017/tornado_sessions, or a Redis URL such as "
-    "redis://localhost:6379/0 (rediss:// for TLS)",
+    "redis://localhost:6379/0 (rediss:// for TLS; redis+sentinel://, redis+cluster://: docs/persistence.md)",
 )
 define("cookie_secret", default=None, help="key that signs cookies (default: env COOKIE_SECRET, else a random one)")
 define(
@@ -49,6 +49,8 @@ define(
 )
 define("processes", default=1, help="worker processes (0: one per CPU); more than 1 needs MongoDB or Redis")
 define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis before a request gets the 503 page")
+define("store_pool_size", default=100, help="connections per Redis server per process; more wait their turn")
+define("redis_wait_replicas", default=0, help="a session write is confirmed once this many Redis replicas hold it")
 define("mongodb_driver", default="pymongo", help="pymongo (PyMongo's AsyncMongoClient) or motor (end of life)")
 define(
     "login_failure_table",
@@ -103,7 +105,7 @@ def make_app(
 
 
 async def run(keys: dict[int, str], current_version: int, made_up_key: bool, sockets: list | None) -> None:
-    store = open_store(options.session_store, options.store_timeout, options.mongodb_driver)
+    store = open_configured_store()
     failures = open_login_failures(store, options.login_failure_table)
     async with kept_up(store, failures):  # MongoDB's indexes checked now and then; the client closed at the end
         # A worker has its sockets already; one process takes the port once the store's URL is known good.
@@ -119,7 +121,12 @@ async def run(keys: dict[int, str], current_version: int, made_up_key: bool, soc
 
 async def check_store() -> None:
     """Open the store and close it, connecting to nothing: a mistake in its URL is found before the port is taken."""
-    await close_store(open_store(options.session_store, options.store_timeout, options.mongodb_driver))
+    await close_store(open_configured_store())
+
+
+def open_configured_store() -> SessionStore:
+    redis = dict(redis_pool_size=options.store_pool_size, redis_wait_replicas=options.redis_wait_replicas)
+    return open_store(options.session_store, options.store_timeout, options.mongodb_driver, **redis)
 
 
 def main() -> None:

@@ -17,16 +17,15 @@ from pymongo import monitoring
 
 from auth.login_failures import LoginFailures, MemoryLoginFailures, MongoLoginFailures, RedisLoginFailures
 from auth.throttle import seconds_to_wait
-from sessions import MemoryStore, MongoStore, SessionStore, StoreUnavailable
+from sessions import MemoryStore, MongoStore, SessionStore, StoreMisconfigured, StoreUnavailable
 
 try:  # the [redis] extra
-    from redis.asyncio import Redis
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
+    from serving.redis_clients import SCHEMES as REDIS_SCHEMES
+    from serving.redis_clients import close_redis, describe_redis, open_redis_client
     from sessions.stores.redis import RedisStore
 except ModuleNotFoundError:
     RedisStore = None
+    REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 
 log = logging.getLogger("app")
 
@@ -54,13 +53,20 @@ INDEX_RECHECK_SECONDS = 60
 REPLICA_SET_PATIENCE_SECONDS = 60
 
 
-def open_store(url: str, timeout: float = 3.0, driver: str = "pymongo") -> SessionStore:
+# Connections to each Redis server, per process: redis-py's own default.
+REDIS_POOL_SIZE = 100
+
+
+def open_store(url: str, timeout: float = 3.0, driver: str = "pymongo", **redis_options: int) -> SessionStore:
     if url == "memory":
         return MemoryStore()
-    if url.startswith(("redis://", "rediss://")):
-        return open_redis_store(url, timeout)
+    if url.partition("://")[0] in REDIS_SCHEMES:
+        return open_redis_store(url, timeout, **redis_options)
     if not url.startswith(("mongodb://", "mongodb+srv://")):
-        raise SystemExit(f"--session-store: expected 'memory', a mongodb:// or a redis:// URL, got {url!r}")
+        raise SystemExit(
+            f"--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL,"
+            f" got {url!r}"
+        )
     client = open_client(url, timeout, driver)
     collection = client.get_default_database("tornado_sessions")["sessions"]
     log.info(
@@ -133,24 +139,25 @@ class Heartbeats(monitoring.ServerHeartbeatListener):
         self.answers.pop(event.connection_id, None)
 
 
-def open_redis_store(url: str, timeout: float) -> SessionStore:
-    """redis://[[user]:password@]host[:port][/db], or rediss:// for TLS."""
+def open_redis_store(
+    url: str, timeout: float, redis_pool_size: int = REDIS_POOL_SIZE, redis_wait_replicas: int = 0
+) -> SessionStore:
+    """One Redis server, the master Sentinel names, or a Redis Cluster (serving/redis_clients.py)."""
     if RedisStore is None:
         raise SystemExit("--session-store: Redis needs the redis package: pip install -r requirements.txt")
-    database = urllib.parse.urlsplit(url).path.strip("/")
-    if database and not database.isdigit():  # redis-py would quietly use database 0
-        raise SystemExit(f"--session-store: a Redis database is a number, as in redis://host:6379/0, not {database!r}")
+    if redis_pool_size < 1:
+        raise SystemExit(f"--store-pool-size: at least 1 connection, not {redis_pool_size}")
+    if redis_wait_replicas < 0:
+        raise SystemExit(f"--redis-wait-replicas: a number of replicas, not {redis_wait_replicas}")
+    client = open_redis_client(url, timeout, redis_pool_size)
     try:
-        client = Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            # No retries: an increment whose answer was lost must not count twice.
-            retry=Retry(NoBackoff(), 0),
-        )
+        # WAIT's own limit well inside the store's, so that a replica that is
+        # down gives the 503 page (and the log its advice), not a timeout.
+        store = RedisStore(client, timeout=timeout + 1, wait_replicas=redis_wait_replicas, wait_timeout=timeout / 2)
     except ValueError as e:
-        raise SystemExit(f"--session-store: not a usable Redis URL: {e}") from None
-    return RedisStore(client, timeout=timeout + 1)
+        raise SystemExit(f"--redis-wait-replicas: {e}") from None
+    log.info("Sessions in %s, at most %d connections to each server", describe_redis(client), redis_pool_size)
+    return store
 
 
 def open_login_failures(store: SessionStore, table_size: int = 100_000) -> LoginFailures:
@@ -238,22 +245,50 @@ def report_replica_set_unanswered(client: Any, hosts: str) -> bool:
     return True
 
 
+async def report_unreachable_redis(store: RedisStore, retry_every: float = 1) -> None:
+    """At start: a Redis that does not answer is said in one line, and once
+    more when it answers. The site serves meanwhile (pages that need a
+    session answer 503), as it does when Redis goes away later."""
+    where = describe_redis(store.client)
+    down = False
+    while True:
+        try:
+            await store.call(store.client.ping())
+        except StoreUnavailable as e:
+            if not down:
+                log.warning("%s unreachable (%s). Serving anyway; pages that need a session answer 503", where, e)
+                down = True
+            await asyncio.sleep(retry_every)
+            continue
+        except StoreMisconfigured:
+            return  # the store has logged it, with advice
+        if down:
+            log.info("%s is answering again", where)
+        return
+
+
 @contextlib.asynccontextmanager
 async def kept_up(store: SessionStore, failures: LoginFailures) -> AsyncIterator[None]:
-    """While the site runs: MongoDB's indexes made and checked now and then.
-    Afterwards: the database client closed."""
-    indexing = asyncio.create_task(create_indexes(store, failures)) if isinstance(store, MongoStore) else None
+    """While the site runs: MongoDB's indexes made and checked now and then;
+    a Redis that is not there at start reported. Afterwards: the database
+    client closed."""
+    if isinstance(store, MongoStore):
+        watching = asyncio.create_task(create_indexes(store, failures))
+    elif RedisStore is not None and isinstance(store, RedisStore):
+        watching = asyncio.create_task(report_unreachable_redis(store))
+    else:
+        watching = None
     try:
         yield
     finally:
-        if indexing is not None:
-            indexing.cancel()
+        if watching is not None:
+            watching.cancel()
         await close_store(store)
 
 
 async def close_store(store: SessionStore) -> None:
     if RedisStore is not None and isinstance(store, RedisStore):
-        await store.client.aclose()
+        await close_redis(store.client)
     if isinstance(store, MongoStore):
         closing = store.collection.database.client.close()
         if inspect.isawaitable(closing):  # PyMongo's AsyncMongoClient.close() is a coroutine, Motor's is not

@@ -25,6 +25,10 @@ REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 SERVICE = "mymaster"
 # A cluster node also listens on its port + 10000 (the cluster bus).
 HIGHEST_CLUSTER_PORT = 65535 - 10000
+# A master waits 5 s by default before it streams its data to a new
+# replica, for more replicas to share the transfer: a replica would have
+# nothing to take over with for the first seconds of every test.
+REPLICATION = ("--repl-diskless-sync-delay", "0")
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
@@ -62,17 +66,20 @@ def bus_port_is_free(port: int) -> bool:
 class Node(RedisServer):
     """One redis-server of a deployment, with a client to command it."""
 
-    def __init__(self, directory: Path, *options: str, port: int | None = None) -> None:
+    def __init__(self, directory: Path, *options: str, port: int | None = None, password: str | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
+        if password:  # for clients, and for a replica to its master
+            options += ("--requirepass", password, "--masterauth", password)
         super().__init__(directory, *options)
         self.port = port or self.port
+        self.password = password
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5, decode_responses=True)
+        return redis.Redis(port=self.port, password=self.password, socket_timeout=5, decode_responses=True)
 
     def command(self, *args: object) -> object:
         with self.client() as client:
@@ -97,20 +104,35 @@ class Node(RedisServer):
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def in_sync(self) -> bool:
+        """A replica whose link to its master is up (its first copy done)."""
+        with self.client() as client:
+            return client.info("replication")["master_link_status"] == "up"
+
 
 class Cluster:
     """A Redis Cluster of `masters` masters, each with `replicas` replicas.
     A node unreachable for node_timeout_ms is marked failed and its replica
     takes over."""
 
-    def __init__(self, directory: Path, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
-        options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    def __init__(
+        self,
+        directory: Path,
+        masters: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 1000,
+        password: str | None = None,
+    ) -> None:
+        options = (*REPLICATION, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
         options += ("--cluster-node-timeout", str(node_timeout_ms))
         # A replica of an idle master has heard nothing from it for long
         # enough to count as stale by default, and would then never take over.
         options += ("--cluster-replica-validity-factor", "0")
         count = masters * (1 + replicas)
-        self.nodes = [Node(directory / f"node{n}", *options, port=cluster_port()) for n in range(count)]
+        self.nodes = [
+            Node(directory / f"node{n}", *options, port=cluster_port(), password=password) for n in range(count)
+        ]
+        self.password = password
         self.replicas = replicas
 
     @property
@@ -124,11 +146,14 @@ class Cluster:
     def start(self) -> Cluster:
         for node in self.nodes:
             node.start()
-        create = [REDIS_CLI, "--cluster", "create", *(node.address for node in self.nodes)]
+        create = [REDIS_CLI, *self._auth(), "--cluster", "create", *(node.address for node in self.nodes)]
         create += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
         subprocess.run(create, check=True, capture_output=True, timeout=60)
         self.wait_ok()
         return self
+
+    def _auth(self) -> list[str]:
+        return ["--no-auth-warning", "-a", self.password] if self.password else []
 
     def stop(self) -> None:
         for node in self.nodes:
@@ -137,11 +162,14 @@ class Cluster:
                 node.stop()
 
     def wait_ok(self, timeout: float = 60) -> None:
-        """Every running node says cluster_state:ok and agrees on who serves each slot."""
+        """Every running node says cluster_state:ok and agrees on who serves
+        each slot, and every running replica has its master's data."""
 
         def agreed() -> bool:
             running = [node for node in self.nodes if node.running]
             if any("cluster_state:ok" not in node.command("CLUSTER", "INFO") for node in running):
+                return False
+            if not all(node.in_sync() for node in running if node.role() == "slave"):
                 return False
             views = {self._slot_view(node) for node in running}
             return len(views) == 1
@@ -212,7 +240,8 @@ class Cluster:
             target.command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
             source.command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
             while keys := source.command("CLUSTER", "GETKEYSINSLOT", slot, 10):
-                source.command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "REPLACE", "KEYS", *keys)
+                auth = ("AUTH", self.password) if self.password else ()
+                source.command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "REPLACE", *auth, "KEYS", *keys)
                 time.sleep(pause)
             for node in (target, source, *self.masters()):
                 node.command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
@@ -220,7 +249,8 @@ class Cluster:
 
     def reshard(self, count: int, source: Node, target: Node) -> None:
         """`redis-cli --cluster reshard`: count slots from source to target."""
-        command = [REDIS_CLI, "--cluster", "reshard", target.address, "--cluster-from", self.node_id(source)]
+        command = [REDIS_CLI, *self._auth(), "--cluster", "reshard", target.address]
+        command += ["--cluster-from", self.node_id(source)]
         command += ["--cluster-to", self.node_id(target), "--cluster-slots", str(count), "--cluster-yes"]
         subprocess.run(command, check=True, capture_output=True, timeout=120)
         self.wait_ok()
@@ -230,8 +260,10 @@ class SentinelProcess(Node):
     """redis-server in Sentinel mode, watching one master. Sentinel rewrites
     its configuration file as it learns, so the file lives in its directory."""
 
-    def __init__(self, directory: Path, master_port: int, down_after_ms: int, failover_timeout_ms: int) -> None:
-        super().__init__(directory)
+    def __init__(
+        self, directory: Path, master_port: int, down_after_ms: int, failover_timeout_ms: int, auth_pass: str | None
+    ) -> None:
+        super().__init__(directory)  # a sentinel of its own takes no password: the servers do
         self.config = directory / "sentinel.conf"
         self.config.write_text(
             f"port {self.port}\nbind 127.0.0.1\ndir {directory}\n"
@@ -239,6 +271,7 @@ class SentinelProcess(Node):
             f"sentinel down-after-milliseconds {SERVICE} {down_after_ms}\n"
             f"sentinel failover-timeout {SERVICE} {failover_timeout_ms}\n"
             f"sentinel parallel-syncs {SERVICE} 1\n"
+            + (f"sentinel auth-pass {SERVICE} {auth_pass}\n" if auth_pass else "")
         )
 
     def start(self) -> SentinelProcess:
@@ -252,11 +285,14 @@ class Sentinel:
     """A master, a replica and three sentinels (quorum 2). The master is
     judged down after down_after_ms without an answer."""
 
-    def __init__(self, directory: Path, down_after_ms: int = 1000, failover_timeout_ms: int = 3000) -> None:
-        self.master = Node(directory / "master")
-        self.replica = Node(directory / "replica", "--replicaof", "127.0.0.1", str(self.master.port))
+    def __init__(
+        self, directory: Path, down_after_ms: int = 1000, failover_timeout_ms: int = 3000, password: str | None = None
+    ) -> None:
+        self.master = Node(directory / "master", *REPLICATION, password=password)
+        follow = ("--replicaof", "127.0.0.1", str(self.master.port))
+        self.replica = Node(directory / "replica", *REPLICATION, *follow, password=password)
         self.sentinels = [
-            SentinelProcess(directory / f"sentinel{n}", self.master.port, down_after_ms, failover_timeout_ms)
+            SentinelProcess(directory / f"sentinel{n}", self.master.port, down_after_ms, failover_timeout_ms, password)
             for n in range(3)
         ]
 
@@ -275,7 +311,7 @@ class Sentinel:
     def start(self) -> Sentinel:
         self.master.start()
         self.replica.start()
-        wait_until(self._replica_in_sync, "the replica to sync")
+        wait_until(self.replica.in_sync, "the replica to sync")
         for sentinel in self.sentinels:
             sentinel.start()
         wait_until(self._sentinels_know_everyone, "the sentinels to find each other and the replica")
@@ -286,10 +322,6 @@ class Sentinel:
             if node.running:
                 node.resume()
                 node.stop()
-
-    def _replica_in_sync(self) -> bool:
-        with self.replica.client() as client:
-            return client.info("replication")["master_link_status"] == "up"
 
     def _sentinels_know_everyone(self) -> bool:
         for sentinel in self.sentinels:

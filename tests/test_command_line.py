@@ -28,7 +28,7 @@ MISTAKES = {
     "empty login-failure table": (["--login-failure-table=0"], "--login-failure-table=0: at least 1 account"),
     "bad session store": (
         ["--session-store=mysql://db/x"],
-        "--session-store: expected 'memory', a mongodb:// or a redis:// URL",
+        "--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL",
     ),
 }
 
@@ -75,7 +75,9 @@ def test_a_mistake_in_the_store_url_is_said_before_the_port_is_taken(processes):
         other_server.listen()
         port = other_server.getsockname()[1]
         result = run_app(f"--port={port}", f"--processes={processes}", "--session-store=mysql://db/x")
-    assert_one_clear_line(result, "--session-store: expected 'memory', a mongodb:// or a redis:// URL")
+    assert_one_clear_line(
+        result, "--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL"
+    )
 
 
 @pytest.mark.parametrize("processes", ["2", "0"])

@@ -376,7 +376,7 @@ def test_a_mistake_in_the_store_url_stops_the_site_before_any_worker_starts(star
     assert site.process.wait(timeout=20) == 1
     site.wait_for_log("<exited>")
     assert site.log == [
-        "--session-store: expected 'memory', a mongodb:// or a redis:// URL, got 'mysql://db/x'",
+        "--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL, got 'mysql://db/x'",
         "<exited>",
     ]
 
