@@ -121,12 +121,12 @@ async def run(keys: dict[int, str], current_version: int, made_up_key: bool, soc
 
 async def check_store() -> None:
     """Open the store and close it, connecting to nothing: a mistake in its URL is found before the port is taken."""
-    await close_store(open_configured_store())
+    await close_store(open_configured_store(announce=False))
 
 
-def open_configured_store() -> SessionStore:
+def open_configured_store(announce: bool = True) -> SessionStore:
     redis = dict(redis_pool_size=options.store_pool_size, redis_wait_replicas=options.redis_wait_replicas)
-    return open_store(options.session_store, options.store_timeout, options.mongodb_driver, **redis)
+    return open_store(options.session_store, options.store_timeout, options.mongodb_driver, announce=announce, **redis)
 
 
 def main() -> None:

@@ -57,11 +57,14 @@ REPLICA_SET_PATIENCE_SECONDS = 60
 REDIS_POOL_SIZE = 100
 
 
-def open_store(url: str, timeout: float = 3.0, driver: str = "pymongo", **redis_options: int) -> SessionStore:
+def open_store(
+    url: str, timeout: float = 3.0, driver: str = "pymongo", *, announce: bool = True, **redis_options: int
+) -> SessionStore:
+    """The store a --session-store URL names; ``announce`` logs where the sessions live."""
     if url == "memory":
         return MemoryStore()
     if url.partition("://")[0] in REDIS_SCHEMES:
-        return open_redis_store(url, timeout, **redis_options)
+        return open_redis_store(url, timeout, announce=announce, **redis_options)
     if not url.startswith(("mongodb://", "mongodb+srv://")):
         raise SystemExit(
             f"--session-store: expected 'memory', a mongodb://, redis://, redis+sentinel:// or redis+cluster:// URL,"
@@ -69,9 +72,9 @@ def open_store(url: str, timeout: float = 3.0, driver: str = "pymongo", **redis_
         )
     client = open_client(url, timeout, driver)
     collection = client.get_default_database("tornado_sessions")["sessions"]
-    log.info(
-        "Sessions in MongoDB at %s, database %s, through %s", describe_hosts(client), collection.database.name, driver
-    )
+    if announce:
+        hosts, database = describe_hosts(client), collection.database.name
+        log.info("Sessions in MongoDB at %s, database %s, through %s", hosts, database, driver)
     # One second more than the driver's timeouts, so that usually the driver
     # says what went wrong; the store's own limit catches time spent queuing.
     return MongoStore(collection, timeout=timeout + 1)
@@ -140,7 +143,11 @@ class Heartbeats(monitoring.ServerHeartbeatListener):
 
 
 def open_redis_store(
-    url: str, timeout: float, redis_pool_size: int = REDIS_POOL_SIZE, redis_wait_replicas: int = 0
+    url: str,
+    timeout: float,
+    redis_pool_size: int = REDIS_POOL_SIZE,
+    redis_wait_replicas: int = 0,
+    announce: bool = True,
 ) -> SessionStore:
     """One Redis server, the master Sentinel names, or a Redis Cluster (serving/redis_clients.py)."""
     if RedisStore is None:
@@ -156,7 +163,8 @@ def open_redis_store(
         store = RedisStore(client, timeout=timeout + 1, wait_replicas=redis_wait_replicas, wait_timeout=timeout / 2)
     except ValueError as e:
         raise SystemExit(f"--redis-wait-replicas: {e}") from None
-    log.info("Sessions in %s, at most %d connections to each server", describe_redis(client), redis_pool_size)
+    if announce:
+        log.info("Sessions in %s, at most %d connections to each server", describe_redis(client), redis_pool_size)
     return store
 
 
