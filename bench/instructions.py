@@ -6,15 +6,15 @@ the code, not for absolute speed.
 .venv/bin/python bench/instructions.py                 # the three pages, 300 requests each
 .venv/bin/python bench/instructions.py dashboard 500   # one page
 
-Each page is served by its own server under callgrind, twice: once for the
-warm-up alone and once for the warm-up plus N requests, one after another on
-one connection. The difference, divided by N, is the cost of one request.
-PYTHONHASHSEED is fixed so both runs hash alike. Needs valgrind.
+Each page is served by its own server under callgrind. After a warm-up the
+counts are zeroed (callgrind_control), N requests follow one after another on
+one connection, and the counts are dumped: divided by N, the cost of one
+request, with nothing of the server's start or stop in it.
+PYTHONHASHSEED is fixed so that runs hash alike. Needs valgrind.
 """
 
 from __future__ import annotations
 
-import glob
 import http.client
 import os
 import re
@@ -36,31 +36,40 @@ PAGES = {
 
 
 def count(script: list[str], path: str, requests: int, cookies: dict[str, str], log_in_first: bool) -> int:
-    """Instructions the server ran from its start to its stop, with `requests` requests after the warm-up."""
+    """Instructions the server ran for `requests` requests after the warm-up."""
     port = free_port()
     with tempfile.TemporaryDirectory() as out:
         command = [sys.executable, *script, f"--port={port}", "--logging=warning"]
         server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.%p", *command],
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind", *command],
             cwd=ROOT,
             env={**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(port, server, timeout=300)
-        if log_in_first:
-            cookies = log_in(port)[0]
-        headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        for _ in range(WARM_UP + requests):
-            connection.request("GET", path, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            assert response.status == 200, f"{path}: {response.status}"
-        server.terminate()
-        server.wait()
-        report = Path(glob.glob(f"{out}/callgrind.*")[0]).read_text()
+        try:
+            wait_for_port(port, server, timeout=300)
+            if log_in_first:
+                cookies = log_in(port)[0]
+            headers = {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            for number in range(WARM_UP + requests):
+                if number == WARM_UP:
+                    callgrind_control("--zero", server.pid)
+                connection.request("GET", path, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                assert response.status == 200, f"{path}: {response.status}"
+            callgrind_control("--dump", server.pid)
+            report = Path(f"{out}/callgrind.1").read_text()
+        finally:
+            server.terminate()
+            server.wait()
     return int(re.search(r"^summary: (\d+)", report, re.M).group(1))
+
+
+def callgrind_control(command: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
 def main() -> None:
@@ -82,7 +91,7 @@ def main() -> None:
     for page in pages:
         script, path = PAGES[page]
         logs_in = page == "dashboard"
-        each = (count(script, path, requests, cookies, logs_in) - count(script, path, 0, cookies, logs_in)) / requests
+        each = count(script, path, requests, cookies, logs_in) / requests
         print(f"| {page} | {each / 1000:,.0f}k |")
     print(f"\n{requests} requests each, after {WARM_UP} to warm up; {time.monotonic() - started:.0f} s in all.")
 
