@@ -27,6 +27,7 @@ from pathlib import Path
 from load import ROOT, SECRET, free_port, log_in, wait_for_port
 
 WARM_UP = 50
+REQUESTS = 300
 KEY = f"--cookie-secret={SECRET}"
 PAGES = {
     "dashboard": (["app.py", KEY], "/dashboard"),
@@ -72,9 +73,8 @@ def callgrind_control(command: str, pid: int) -> None:
     subprocess.run(["callgrind_control", command, str(pid)], check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
-def main() -> None:
-    pages = [sys.argv[1]] if len(sys.argv) > 1 else list(PAGES)
-    requests = int(sys.argv[2]) if len(sys.argv) > 2 else 300
+def measure(pages: list[str], requests: int) -> dict[str, float]:
+    """Instructions per request of each page."""
     # The page without a session shows the dashboard to a browser that has
     # a signed-in cookie (and the _xsrf one), as in bench/load.py.
     site_port = free_port()
@@ -86,12 +86,16 @@ def main() -> None:
         cookies = log_in(site_port)[0]
     finally:
         site.terminate()
+        site.wait()
+    return {page: count(*PAGES[page], requests, cookies, log_in_first=page == "dashboard") / requests for page in pages}
+
+
+def main() -> None:
+    pages = [sys.argv[1]] if len(sys.argv) > 1 else list(PAGES)
+    requests = int(sys.argv[2]) if len(sys.argv) > 2 else REQUESTS
     started = time.monotonic()
     print("| Page | Instructions per request |\n|---|---:|")
-    for page in pages:
-        script, path = PAGES[page]
-        logs_in = page == "dashboard"
-        each = count(script, path, requests, cookies, logs_in) / requests
+    for page, each in measure(pages, requests).items():
         print(f"| {page} | {each / 1000:,.0f}k |")
     print(f"\n{requests} requests each, after {WARM_UP} to warm up; {time.monotonic() - started:.0f} s in all.")
 
