@@ -35,12 +35,13 @@ def draw(run: dict, out: Path) -> None:
             label="by instructions (callgrind)",
         )
     for row, line in zip(rows, table, strict=True):
-        axes.text(line["cpu"] + 0.02, row, f"{line['cpu']:.2f}", va="center", fontsize=9)
+        right = max(line["cpu"], line.get("instructions") or 0)  # past the diamond, if any
+        axes.text(right + 0.03, row, f"{line['cpu']:.2f}", va="center", fontsize=9)
     axes.axvline(1, color="black", linewidth=1)
     axes.set_yticks(list(rows), labels, fontsize=9)
     axes.invert_yaxis()
     axes.set_xlabel("ours ÷ peer: above 1, our dashboard uses less per answer")
-    axes.set_title(f"Our dashboard against its peers, {run['date']}\n{run['machine']}", fontsize=10)
+    axes.set_title(f"Our dashboard against its peers, {run['date']} ({run['runs']})\n{run['machine']}", fontsize=10)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=8, frameon=False)
     axes.set_xlim(0, max(line["cpu"] for line in table) * 1.12)
     figure.savefig(out, bbox_inches="tight")

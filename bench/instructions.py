@@ -70,7 +70,7 @@ def count(script: list[str], path: str, requests: int, cookies: dict[str, str], 
 
 
 def callgrind_control(command: str, pid: int) -> None:
-    subprocess.run(["callgrind_control", command, str(pid)], check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(["callgrind_control", command, str(pid)], check=True, capture_output=True, timeout=300)
 
 
 def measure(pages: list[str], requests: int) -> dict[str, float]:

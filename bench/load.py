@@ -801,7 +801,15 @@ def report(args: argparse.Namespace, results: dict, elapsed: float, instructions
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(
-            json.dumps({"date": str(datetime.date.today()), "machine": machine(), "table": table, "targets": targets})
+            json.dumps(
+                {
+                    "date": str(datetime.date.today()),
+                    "machine": machine(),
+                    "runs": f"{args.rounds} round{'s' if args.rounds > 1 else ''} of {args.seconds} s, medians",
+                    "table": table,
+                    "targets": targets,
+                }
+            )
         )
         print(f"\nThe table and the targets as JSON: {args.json} (a chart of it: bench/chart.py {args.json})")
     print(f"\nWhole run: {elapsed / 60:.1f} min.")
