@@ -36,7 +36,7 @@ def format_time(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
-class PageMixin(speed.FastCookies, speed.FastTemplates):
+class PageMixin(speed.FastCookies, speed.Stencils):
     """What every response shares, pages and static files alike: the
     security headers, and errors answered with the site's error page."""
 
@@ -48,7 +48,19 @@ class PageMixin(speed.FastCookies, speed.FastTemplates):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["format_time"] = format_time
+        shape, values = self.layout_names()
+        namespace.update(shape, **values)
         return namespace
+
+    def layout_names(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What base.html shows of this request: what its {% if %}s and loops
+        test, and the values it only prints."""
+        user = self.current_user
+        shape = {"signed_in": bool(user), "path": self.request.path, "flash_messages": tuple(self.flashes())}
+        return shape, {"user_name": accounts.display_name(user) if user else ""}
+
+    def flashes(self) -> list[tuple[str, str]]:
+        return []  # pages with a session show theirs
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -108,9 +120,6 @@ class BaseHandler(PageMixin, SessionMixin):
 
 class StaticHandler(PageMixin, tornado.web.StaticFileHandler):
     """Tornado's static files with the site's headers and error page."""
-
-    def flashes(self) -> list[tuple[str, str]]:
-        return []  # no session here: static files never load one
 
     def parse_url_path(self, url_path: str) -> str:
         # No file name holds a NUL; the operating system would refuse it with
