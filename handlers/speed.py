@@ -1,6 +1,8 @@
-"""Speed work shared by every page, kept here so that base.py reads as the
-lesson. Nothing here changes what a browser receives; each piece stays
-because callgrind shows it pays (bench/instructions.py, docs/performance.md).
+"""Speed work, kept here so that base.py reads as the lesson: Tornado's
+cookie reading and static URLs made cheaper, and stencils, a template
+rendered once and filled in on each request (the dashboard's). Nothing here
+changes what a browser receives; each piece stays because callgrind shows
+it pays (bench/instructions.py, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tornado.web
 from tornado import httputil
 from tornado.escape import xhtml_escape
 
-# A per-request value while a stencil is made; escaped by the template it reads \0name&amp;\0.
+# A per-request value's slot as the template printed it: escaped (&amp;) or raw (&).
 _SLOT = re.compile(rb"\x00(\w+)(&amp;|&)\x00")
 STENCILS_KEPT = 256
 

@@ -9,6 +9,7 @@ import json
 import pytest
 import tornado.httpclient
 
+from handlers import speed
 from handlers.base import BaseHandler
 
 pytestmark = pytest.mark.gen_test
@@ -86,3 +87,13 @@ async def test_a_template_that_reaches_past_its_names_fails_at_once(http_client,
     with pytest.raises(tornado.httpclient.HTTPClientError) as refused:
         await both(http_client, base_url, VISITS[0], "reaching.html")
     assert refused.value.code == 500
+
+
+async def test_the_stencils_kept_are_bounded(http_client, base_url, app, monkeypatch):
+    # Flash messages are part of a stencil's shape: however many differ, a few stencils are kept.
+    monkeypatch.setattr(speed, "STENCILS_KEPT", 3)
+    for number in range(5):
+        visit = {**VISITS[0], "flashes": [["success", f"message {number}"]]}
+        pages = await both(http_client, base_url, visit)
+        assert pages["stencil"] == pages["full"]
+        assert len(app.__dict__["_stencils"]) <= 3
