@@ -3,6 +3,7 @@ Static files and error pages carry the same security headers."""
 
 from __future__ import annotations
 
+import functools
 import http
 import logging
 import time
@@ -33,7 +34,12 @@ ERROR_ADVICE = {
 
 
 def format_time(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+    return format_second(int(timestamp))
+
+
+@functools.lru_cache(maxsize=1024)  # pages show the same few seconds again and again; strftime is slow
+def format_second(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(second))
 
 
 class PageMixin(speed.FastCookies, speed.Stencils):
