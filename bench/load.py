@@ -685,7 +685,8 @@ def issue_targets(
     if crowd and two_visits:
         exact = not two_visits["unanswered"] and two_visits["page"] == two_visits["answers"]
         run = crowd[0]
-        kinds = ", ".join(f"{run[kind]} {kind}" for kind in ("unexpected", "connect", "read", "write", "timeout"))
+        kinds = ("unexpected_3xx", "unexpected_4xx", "unexpected_5xx", "connect", "read", "write", "timeout")
+        kinds = ", ".join(f"{run[kind]} {kind.removeprefix('unexpected_')}" for kind in kinds)
         target(5, text, f"{counter(two_visits)}; at -c{MANY_CLIENTS}: {kinds}", exact)
     else:
         target(5, text, "not measured: needs redis-server", None)
