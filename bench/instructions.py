@@ -5,6 +5,7 @@ the code, not for absolute speed.
 
 .venv/bin/python bench/instructions.py                 # the three pages, 300 requests each
 .venv/bin/python bench/instructions.py dashboard 500   # one page
+.venv/bin/python bench/instructions.py "dashboard on Redis"   # the client side of the Redis path
 
 Each page is served by its own server under callgrind. After a warm-up the
 counts are zeroed (callgrind_control), N requests follow one after another on
@@ -24,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from load import ROOT, SECRET, free_port, log_in, wait_for_port
+from load import ROOT, SECRET, Server, free_port, log_in, wait_for_port
 
 WARM_UP = 50
 REQUESTS = 300
@@ -34,6 +35,8 @@ PAGES = {
     "page without a session": (["bench/page_without_session.py", KEY], "/bench/dashboard-without-session"),
     "bare Tornado": (["bench/hello.py"], "/"),
 }
+# Counted in the site's process only: what redis-server does is not in it.
+ON_REDIS = "dashboard on Redis"
 
 
 def count(script: list[str], path: str, requests: int, cookies: dict[str, str], log_in_first: bool) -> int:
@@ -87,11 +90,31 @@ def measure(pages: list[str], requests: int) -> dict[str, float]:
     finally:
         site.terminate()
         site.wait()
-    return {page: count(*PAGES[page], requests, cookies, log_in_first=page == "dashboard") / requests for page in pages}
+    counts = {}
+    for page in pages:
+        if page == ON_REDIS:
+            counts[page] = count_on_redis(requests)
+        else:
+            counts[page] = count(*PAGES[page], requests, cookies, log_in_first=page == "dashboard") / requests
+    return counts
+
+
+def count_on_redis(requests: int) -> float:
+    port = free_port()  # with --save "" it writes nothing
+    redis = Server(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], port
+    )
+    try:
+        script = ["app.py", KEY, f"--session-store=redis://127.0.0.1:{port}/0"]
+        return count(script, "/dashboard", requests, {}, log_in_first=True) / requests
+    finally:
+        redis.stop()
 
 
 def main() -> None:
     pages = [sys.argv[1]] if len(sys.argv) > 1 else list(PAGES)
+    if pages[0] not in (*PAGES, ON_REDIS):
+        raise SystemExit(f"pages: {', '.join((*PAGES, ON_REDIS))}")
     requests = int(sys.argv[2]) if len(sys.argv) > 2 else REQUESTS
     started = time.monotonic()
     print("| Page | Instructions per request |\n|---|---:|")
