@@ -620,7 +620,6 @@ def versus_table(results: dict, peers: list[dict], instructions: dict | None) ->
     a = results[DASHBOARD]
     # Their count over the dashboard's, as the CPU column reads (above 1: we run fewer).
     by_instructions = {page: count / instructions["dashboard"] for page, count in (instructions or {}).items()}
-    by_instructions.pop("dashboard on Redis", None)  # in target 2's line: no peer's count to set it against
     table = [
         {
             "peer": "same page without a session",
