@@ -1,17 +1,22 @@
 """What sessions cost: the real site under wrk, side by side with the same page
-without a session and with express + express-session.
+without a session, bare Tornado, express + express-session and (--peers) the
+Python peers; then issue 22's targets 1-5, each with its figure and whether
+it is met, and the table of ours against each peer, also written as JSON
+for bench/chart.py.
 
-.venv/bin/python bench/load.py              # about 6 minutes; prints a Markdown table
-.venv/bin/python bench/load.py --quick      # one short round, to see that it works
-.venv/bin/python bench/load.py --peers      # also the Python peers in bench/peers (about 10 minutes)
+.venv-bench/bin/python bench/load.py --quick --peers   # one short round, to see that it works (3 min)
+.venv-bench/bin/python bench/load.py --peers           # the real run (about 14 minutes)
 
-Needs wrk (`apt-get install wrk`); the express peer runs if `npm ci` was run
-in bench/express; --peers needs `pip install -r bench/requirements.txt` and
-redis-server. Every server runs alone in its own process, with its access log
-off (Tornado's --logging=warning). Machines are shared and noisy, so each
-row is the median of several rounds, and the rounds interleave the rows.
-Every dashboard counts visits: after the run, each one's counter is read
-and compared with the number of answers its page gave.
+Needs wrk (`apt-get install wrk`), redis-server for the rows on Redis and
+valgrind for the instruction counts (bench/instructions.py); the express peer
+runs if `npm ci` was run in bench/express; --peers needs
+`pip install -r bench/requirements.txt` (a venv of its own: bench/README.md).
+Every server runs alone in its own process, with its access log off
+(Tornado's --logging=warning), and every one is stopped at the end. Machines
+are shared and noisy, so each row is the median of several rounds, and the
+rounds interleave the rows. Every dashboard counts visits: after the run,
+each one's counter is read and compared with the number of answers its page
+gave.
 """
 
 from __future__ import annotations
