@@ -14,8 +14,10 @@ import secrets
 import socket
 import subprocess
 import time
+from unittest.mock import ANY
 
 import pytest
+import redis
 import redis_server
 import tornado.web
 from conftest import COOKIE_SECRET, FakeClock, PausableStore
@@ -25,8 +27,10 @@ from test_stores import NOW, key, record
 
 from auth.login_failures import RedisLoginFailures
 from serving.storage import open_store
-from sessions import Changes, RedisStore, StoreMisconfigured
+from sessions import Changes, RedisStore, StoreMisconfigured, StoreUnavailable
 from sessions.session import store_key
+from sessions.stores.redis import LISTED_AHEAD_MS
+from sessions.stores.redis_scripts import CREATE, DELETE, INDEX, LISTED, UPDATE
 
 pytestmark = pytest.mark.gen_test
 
@@ -50,7 +54,7 @@ def store(request):
     """The app's store (conftest's `app` takes it)."""
     if "counted_store" in request.fixturenames:
         return request.getfixturevalue("counted_store")[0]
-    for name in ("pausable_store", "restartable_store", "refused_store"):
+    for name in ("pausable_store", "restartable_store", "refused_store", "full_store", "replica_store"):
         if name in request.fixturenames:
             return request.getfixturevalue(name)
     return request.getfixturevalue("redis_store")
@@ -75,6 +79,7 @@ def session_hash(digest: str) -> bytes:
 
 async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(redis_store):
     session = "raw-session-id-never-stored-" + secrets.token_urlsafe(8)
+    LISTED = int(NOW + 1800) * 1000 + LISTED_AHEAD_MS  # the user's index lists it a while past its expiry
     data = {"visits": 3, "cart": ["tea", {"cups": 2}], "wide": 2**63 - 1, "tenth": 0.1}
     await redis_store.create(store_key(session), record(data=data, created=NOW + 0.25))
     assert await everything_in(redis_store.client) == {
@@ -89,8 +94,9 @@ async def test_a_session_is_one_hash_under_its_digest_with_a_field_per_value(red
             b"data.cart": b'["tea",{"cups":2}]',
             b"data.wide": b"9223372036854775807",
             b"data.tenth": b"0.1",
+            b"listed": str(LISTED).encode(),
         },
-        f"{PREFIX}user:demo".encode(): [(store_key(session).encode(), (NOW + 1800) * 1000)],
+        f"{PREFIX}user:demo".encode(): [(store_key(session).encode(), LISTED)],
     }
 
 
@@ -110,16 +116,20 @@ async def test_no_session_id_or_cookie_is_stored_anywhere_in_redis(browser, new_
     assert [secret for secret in cookies + ids if secret in dump] == []
 
 
-async def test_redis_deletes_a_session_at_its_expires_and_the_user_set_with_its_last_session(redis_store):
+async def test_redis_deletes_a_session_at_its_expires_and_the_user_set_after_the_last_listed(redis_store):
     client = redis_store.client
     await redis_store.create(key(1), record(expires=NOW + 60.0005))
     await redis_store.create(key(2), record(expires=NOW + 30))
     assert await client.pexpiretime(session_hash(key(1))) == math.ceil((NOW + 60.0005) * 1000)
-    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 60) * 1000 + 1
+    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 60) * 1000 + 1 + LISTED_AHEAD_MS
+    # Updates within the time listed leave the user's set alone...
+    await redis_store.update(key(2), Changes(fields={"last_seen": NOW + 10, "expires": NOW + 30 + 600}))
+    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 30) * 1000 + LISTED_AHEAD_MS
+    # ...and one that goes beyond lists the session longer first.
     await redis_store.update(key(2), Changes(fields={"last_seen": NOW + 10, "expires": NOW + 7200}))
     assert await client.pexpiretime(session_hash(key(2))) == (NOW + 7200) * 1000
-    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 7200) * 1000
-    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 7200) * 1000
+    assert await client.pexpiretime(f"{PREFIX}user:demo") == (NOW + 7200) * 1000 + LISTED_AHEAD_MS
+    assert await client.zscore(f"{PREFIX}user:demo", key(2)) == (NOW + 7200) * 1000 + LISTED_AHEAD_MS
 
 
 async def test_a_record_expired_by_redis_leaves_the_user_set_at_the_next_look(redis_store):
@@ -265,23 +275,22 @@ def sent() -> list[tuple[str, str]]:
 @pytest.fixture
 def counted_store(sent, io_loop):
     class CountingConnection(Connection):
-        async def send_command(self, *args, **kwargs):
-            sent.append((names.get(args[0] == "EVALSHA" and args[1], args[0]), kinds(args)))
-            return await super().send_command(*args, **kwargs)
+        def pack_command(self, *args):  # each command, pipelined ones too
+            note(args)
+            return super().pack_command(*args)
 
-    def kinds(args) -> str:
-        return next(
-            (kind for kind in ("session", "user", "login") if any(f"{PREFIX}{kind}:" in str(a) for a in args)), ""
-        )
+    def note(args) -> None:
+        kind = next((k for k in ("session", "user", "login") if any(f"{PREFIX}{k}:" in str(a) for a in args)), "")
+        sent.append((names.get(args[0] == "EVALSHA" and args[1], args[0]), kind))
 
     for store in redis_server.store(io_loop, connection_class=CountingConnection):
         failures = RedisLoginFailures(store)
-        scripts = {"create": store._create, "update": store._update, "delete": store._delete}
-        scripts.update(find_by_user=store._find, delete_by_user=store._delete_by_user, count_failure=failures._add)
+        scripts = {"create": CREATE, "update": UPDATE, "delete": DELETE, "index": INDEX}
         names = {script.sha: f"EVALSHA {name}" for name, script in scripts.items()}
+        names[failures._add.sha] = "EVALSHA count_failure"
         # Scripts loaded and a connection open, as on any server after its first requests.
-        for script in scripts.values():
-            io_loop.run_sync(functools.partial(store.client.script_load, script.script))
+        for text in [script.text for script in scripts.values()] + [failures._add.script]:
+            io_loop.run_sync(functools.partial(store.client.script_load, text))
         yield store, failures
 
 
@@ -292,11 +301,12 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
         assert response.code < 400
         return [name for name, kind in sent[mark:] if kind != "login"], [n for n, k in sent[mark:] if k == "login"]
 
-    # Login: one script makes the session; the throttle reads, counts and
-    # clears the account's failures. The login page itself reads nothing.
+    # Login: one script makes the session, one lists it in the user's index;
+    # the throttle reads, counts and clears the account's failures. The login
+    # page itself reads nothing.
     login_form = {"username": "demo", "password": "demo-password", "_xsrf": await browser.xsrf("/login")}
     assert await round_trips(browser.request("/login", "POST", login_form)) == (
-        ["EVALSHA create"],
+        ["EVALSHA create", "EVALSHA index"],
         ["HMGET", "EVALSHA count_failure", "DEL"],
     )
     # A known session that nothing changed: one read, no write.
@@ -308,12 +318,18 @@ async def test_round_trips_per_request(browser, counted_store, sent, clock, sess
     assert await round_trips(browser.get("/")) == (["HGETALL"], [])
     # The dashboard counts visits: one read, one script that adds and returns the count.
     assert await round_trips(browser.get("/dashboard")) == (["HGETALL", "EVALSHA update"], [])
-    assert await round_trips(browser.get("/sessions")) == (["HGETALL", "EVALSHA find_by_user"], [])
+    # Every ten minutes of use, the index must list the session longer, first.
+    clock.advance(LISTED_AHEAD_MS / 1000)
+    refreshed = ["HGETALL", "EVALSHA update", "EVALSHA index", "EVALSHA update"]
+    assert await round_trips(browser.get("/dashboard")) == (refreshed, [])
+    assert await round_trips(browser.get("/dashboard")) == (["HGETALL", "EVALSHA update"], [])
+    # The user's live sessions in the index, then each one's hash, in one pipeline.
+    assert await round_trips(browser.get("/sessions")) == (["HGETALL", "ZRANGE", "HGETALL"], [])
     # Logout: read; look for a twin from the same login form (a double
     # click); a new record for the "logged out" message; delete the old.
     logout_form = {"_xsrf": await browser.xsrf("/")}
     logout = await round_trips(browser.request("/logout", "POST", logout_form))
-    assert logout == (["HGETALL", "EVALSHA find_by_user", "EVALSHA create", "EVALSHA delete"], [])
+    assert logout == (["HGETALL", "ZRANGE", "HGETALL", "EVALSHA create", "EVALSHA delete", "ZREM"], [])
     # The message is shown once, then its record goes.
     assert await round_trips(browser.get("/")) == (["HGETALL", "EVALSHA delete"], [])
     assert await round_trips(browser.get("/")) == ([], [])
@@ -513,3 +529,266 @@ def test_a_redis_url_opens_a_redis_store_with_short_timeouts(url, expected):
 def test_an_unusable_redis_url_is_refused_with_a_message(url):
     with pytest.raises(SystemExit, match="--session-store: "):
         open_store(url)
+
+
+# Errors by their kind: a full Redis, a replica, a session ending mid-request.
+
+
+def redis_command(server, *args) -> None:
+    subprocess.run(["redis-cli", "-p", str(server.port), *map(str, args)], check=True, stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def full_store(restartable_server, io_loop):
+    store = open_store(restartable_server.url, timeout=0.5)
+    yield store
+    io_loop.run_sync(store.client.aclose)
+
+
+async def test_a_full_redis_answers_503_counts_nothing_and_leaves_no_login(
+    restartable_server, full_store, browser, new_browser, caplog
+):
+    await browser.login()
+    assert visits(await browser.get("/dashboard")) == "1"
+    redis_command(restartable_server, "CONFIG", "SET", "maxmemory-policy", "noeviction")
+    redis_command(restartable_server, "CONFIG", "SET", "maxmemory", 1)  # full: every write refused
+    for _ in range(2):
+        response = await browser.get("/dashboard")
+        assert (response.code, response.headers["Retry-After"]) == (503, "5")
+        assert (await new_browser().login()).code == 503
+    redis_command(restartable_server, "CONFIG", "SET", "maxmemory", 0)
+    assert visits(await browser.get("/dashboard")) == "2", "the refused visits were not counted"
+    sessions = [name async for name in full_store.client.scan_iter(f"{PREFIX}session:*")]
+    assert len(sessions) == 1, "the refused logins left no session"
+    advice = [m for r in caplog.records if (m := r.getMessage()).startswith("Session store:") and "maxmemory" in m]
+    assert len(advice) == 1 and "Redis reached maxmemory: raise it" in advice[0]
+    assert "Traceback" not in caplog.text and "64 bits" not in caplog.text
+
+
+@pytest.fixture
+def primary_server():
+    with redis_server.running("--repl-diskless-sync-delay", "0") as server:  # replicas served at once
+        yield server
+
+
+@pytest.fixture
+def replica_server(primary_server):
+    options = ("--replicaof", "127.0.0.1", str(primary_server.port), "--appendonly", "no")
+    with redis_server.running(*options) as replica:
+        with redis.Redis(port=replica.port) as client:
+            while client.info("replication")["master_link_status"] != "up":
+                time.sleep(0.01)
+        yield replica
+
+
+@pytest.fixture
+def replica_store(replica_server, io_loop):
+    store = open_store(replica_server.url, timeout=0.5)
+    yield store
+    io_loop.run_sync(store.client.aclose)
+
+
+async def test_a_url_that_names_a_replica_answers_503_with_advice(
+    primary_server, replica_store, browser, clock, caplog
+):
+    primary = RedisStore(Redis.from_url(primary_server.url), wait_replicas=1)
+    session = secrets.token_urlsafe(32)
+    now = clock()
+    await primary.create(store_key(session), record(created=now, last_seen=now, expires=now + 1800))
+    await primary.client.aclose()
+    cookie = tornado.web.create_signed_value(COOKIE_SECRET, "session", session, version=2).decode()
+    for _ in range(2):
+        response = await browser.get("/dashboard", headers={"Cookie": f"session={cookie}"})
+        assert (response.code, response.headers["Retry-After"]) == (503, "5"), "read, but the count refused"
+        assert (await browser.login()).code == 503
+    advice = [m for r in caplog.records if (m := r.getMessage()).startswith("Session store:") and "replica" in m]
+    assert len(advice) == 1 and "point the URL at the primary, or use Sentinel" in advice[0]
+    assert "Traceback" not in caplog.text and "64 bits" not in caplog.text
+
+
+async def test_a_replica_that_lost_its_master_answers_503(primary_server, replica_server, replica_store):
+    redis_command(replica_server, "CONFIG", "SET", "replica-serve-stale-data", "no")
+    primary_server.stop()  # the replica answers MASTERDOWN even to reads, as during a failover
+    with pytest.raises(StoreUnavailable, match="MasterDownError"):
+        await replica_store.load(key(), NOW)
+
+
+async def test_an_update_that_ends_its_session_is_an_ordinary_end(redis_store):
+    now = time.time()  # Redis's clock
+    await redis_store.create(key(), record(data={"visits": 1}, created=now, last_seen=now, expires=now + 3600))
+    # The absolute timeout reached, or a web server's clock behind Redis's: the new expiry has passed.
+    ended = Changes(increment={"visits": 1}, append={"log": 1}, fields={"last_seen": now, "expires": now - 1})
+    assert await redis_store.update(key(), ended) is None
+    assert await redis_store.load(key(), now - 10) is None
+    assert await redis_store.find_by_user("demo", now - 10) == {}
+    assert await everything_in(redis_store.client) == {}, "the index healed when read"
+
+
+async def test_a_request_whose_session_ends_in_flight_sends_the_user_to_log_in(browser, redis_store, clock):
+    await browser.login()
+    # This web server's clock runs an hour behind Redis's: the session loads
+    # as live, and the expiry the request writes has already passed for Redis.
+    clock.advance(-3600)
+    assert (await browser.get("/dashboard")).code == 200
+    assert await everything_in(redis_store.client) == {f"{PREFIX}user:demo".encode(): ANY}, "the session ended"
+    clock.advance(3600)
+    response = await browser.get("/dashboard")
+    assert response.code in (302, 303) and response.headers["Location"].startswith("/login")
+
+
+async def test_a_login_that_cannot_list_its_session_leaves_no_session(redis_store):
+    await redis_store.client.set(f"{PREFIX}user:demo", "another program's key")
+    with pytest.raises(StoreMisconfigured, match="another program keeps keys under this prefix"):
+        await redis_store.create(key(), record())
+    assert await redis_store.client.exists(session_hash(key())) == 0
+
+
+# Durability: WAIT for replicas after each session write.
+
+
+async def test_wait_replicas_confirms_each_write_or_answers_unavailable(primary_server, replica_server, caplog):
+    client, replica = Redis.from_url(primary_server.url), Redis(port=replica_server.port)
+    # A replica that answers confirms at once; a busy test machine gets seconds for it.
+    store = RedisStore(client, wait_replicas=1, wait_timeout=4)
+    await store.create(key(), record(data={"visits": 1}))
+    assert await store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
+    assert await replica.hget(session_hash(key()), "data.visits") == b"2", "on the replica when confirmed"
+    impatient = RedisStore(client, wait_replicas=1, wait_timeout=0.3)
+    replica_server.pause()
+    try:
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas confirmed the write"):
+            await impatient.update(key(), Changes(increment={"visits": 1}))
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await impatient.create(key(2), record())
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await impatient.delete(key())
+        with pytest.raises(StoreUnavailable, match="0 of 1 replicas"):
+            await impatient.delete_by_user("demo")
+    finally:
+        replica_server.resume()
+    assert "fewer replicas than wait_replicas acknowledged a write" in caplog.text
+    await client.aclose()
+    await replica.aclose()
+
+
+# The per-user index holds live sessions, not history.
+
+
+async def test_the_user_index_drops_expired_entries_as_it_is_written(redis_store):
+    client, index = redis_store.client, f"{PREFIX}user:demo"
+    # What an older version left behind: 10,000 sessions long expired, still listed.
+    await client.zadd(index, {f"expired-{n}": 1000 + n for n in range(10_000)})
+    await redis_store.create(key(1), record(remember=True, expires=NOW + 14 * 86400))
+    await redis_store.create(key(2), record())
+    assert sorted(await client.zrange(index, 0, -1)) == sorted([key(1).encode(), key(2).encode()])
+    # The set lives as long as its longest-listed session, no longer.
+    assert await client.pexpiretime(index) == (NOW + 14 * 86400) * 1000 + LISTED_AHEAD_MS
+    await redis_store.delete(key(1))
+    assert await client.zrange(index, 0, -1) == [key(2).encode()]
+
+
+def slowlog(client) -> list[tuple[str, int]]:
+    """(command, microseconds) of every command since the last reset."""
+    return [(entry["command"].split()[0].decode(), entry["duration"]) for entry in client.slowlog_get(100_000)]
+
+
+async def test_listing_and_signing_out_cost_the_live_sessions_not_the_history(redis_store):
+    live = 100  # the most sessions one user may hold (SessionConfig.max_sessions_per_user)
+    for n in range(live):
+        await redis_store.create(key(n), record())
+    client, index = redis_store.client, f"{PREFIX}user:demo"
+    await client.zadd(index, {f"expired-{n}": 1000 + n for n in range(10_000)})  # history, as above
+    await client.zadd(index, {f"gone-{n}": (NOW + 60) * 1000 for n in range(20)})  # a failed login's entries
+    for script in (LISTED, DELETE):  # loaded, as on a server after its first requests
+        await client.script_load(script.text)
+    with redis.Redis.from_url(redis_server.shared().url) as admin:
+        admin.config_set("slowlog-max-len", 100_000)
+        admin.config_set("slowlog-log-slower-than", 0)  # every command, with its time
+        admin.slowlog_reset()
+        try:
+            assert len(await redis_store.find_by_user("demo", NOW)) == live
+            first = slowlog(admin)
+            admin.slowlog_reset()
+            assert len(await redis_store.find_by_user("demo", NOW)) == live
+            again = slowlog(admin)
+            admin.slowlog_reset()
+            assert await redis_store.delete_by_user("demo", keep=key(0)) == live - 1
+            signed_out = slowlog(admin)
+        finally:
+            admin.config_set("slowlog-log-slower-than", 10_000)
+            admin.config_set("slowlog-max-len", 128)
+    hgetalls = [name for name, _ in first].count("HGETALL")
+    assert hgetalls == live + 20, "the live sessions and the entries listed ahead, never the expired ones"
+    assert [name for name, _ in again].count("HGETALL") == live, "entries of sessions gone were dropped when read"
+    assert [name for name, _ in signed_out].count("EVALSHA") == 1 + live - 1
+    slowest = {
+        what: max(duration for _, duration in log) for what, log in [("page", first + again), ("out", signed_out)]
+    }
+    print(f"slowest Redis call (µs), 100 live sessions and 10,000 expired entries in the index: {slowest}")
+    assert max(slowest.values()) < 10_000
+
+
+async def test_a_master_short_of_min_replicas_to_write_answers_unavailable(restartable_server, caplog):
+    store = RedisStore(Redis.from_url(restartable_server.url))
+    await store.create(key(), record(data={"visits": 1}))
+    redis_command(restartable_server, "CONFIG", "SET", "min-replicas-to-write", 1)  # and it has none
+    with pytest.raises(StoreUnavailable, match="NOREPLICAS"):
+        await store.update(key(), Changes(increment={"visits": 1}))
+    assert (await store.load(key(), NOW)).data == {"visits": 1}
+    assert "fewer good replicas than min-replicas-to-write" in caplog.text
+    await store.client.aclose()
+
+
+async def test_a_session_stored_before_the_listed_field_is_listed_again_at_its_first_update(redis_store):
+    client = redis_store.client
+    await redis_store.create(key(), record())
+    await client.hdel(session_hash(key()), "listed")
+    await client.delete(f"{PREFIX}user:demo")
+    assert await redis_store.update(key(), Changes(increment={"visits": 1})) == {"visits": 2}
+    assert await client.zscore(f"{PREFIX}user:demo", key()) == (NOW + 1800) * 1000 + LISTED_AHEAD_MS
+    assert set(await redis_store.find_by_user("demo", NOW)) == {key()}
+
+
+@pytest.mark.parametrize("prefix", ["{app}:", "app}{"])
+def test_a_prefix_with_a_hash_tag_is_refused(prefix):
+    with pytest.raises(ValueError, match="hash tag"):
+        RedisStore(Redis(), prefix=prefix)
+
+
+# Sentinel: the client that master_for() returns, through a failover.
+
+
+def rejoined(node) -> bool:
+    with node.client() as client:
+        return client.info("replication").get("master_link_status") == "up"
+
+
+@pytest.mark.slow
+@pytest.mark.gen_test(timeout=120)
+async def test_a_store_on_sentinels_master_follows_a_failover_and_loses_no_confirmed_write():
+    from redis.asyncio.sentinel import Sentinel
+    from redis_deployments import SERVICE, running_sentinel
+
+    with running_sentinel() as deployment:
+        sentinel = Sentinel(deployment.sentinel_addresses, socket_timeout=2)
+        store = RedisStore(sentinel.master_for(SERVICE, socket_timeout=2), timeout=3, wait_replicas=1)
+        now = time.time()
+        await store.create(key(), record(data={"visits": 0}, created=now, last_seen=now, expires=now + 3600))
+        old = deployment.current_master()
+        await asyncio.to_thread(deployment.failover)
+        confirmed = unconfirmed = 0
+        async with asyncio.timeout(60):
+            # Count on until the old master has rejoined as a replica of the new one, and a while after.
+            while not rejoined(old) or confirmed < 10:
+                try:
+                    await store.update(key(), Changes(increment={"visits": 1}))
+                    confirmed += 1
+                except StoreUnavailable:
+                    unconfirmed += 1
+        assert deployment.current_master() is not old
+        # Until the old master learns it was replaced, it takes writes that no replica
+        # confirms, and that it drops when it rejoins: each of those was a 503.
+        visits = (await store.load(key(), now)).data["visits"]
+        assert confirmed <= visits <= confirmed + unconfirmed, "no confirmed count lost"
+        print(f"{confirmed} confirmed, {unconfirmed} unconfirmed (503), {visits} kept")
+        await store.client.aclose()

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.gen_test
 # expiry (Redis) deletes by its own clock, and would take records stamped in
 # the past at once.
 NOW = TEST_NOW
-STORES = ["MemoryStore", "MongoStore-mongomock", "RedisStore"]
+STORES = ["MemoryStore", "MongoStore-mongomock", "RedisStore", "RedisStore-cluster"]
 if MONGODB_URL:
     STORES += ["MongoStore-motor-real-server", "MongoStore-pymongo-real-server"]
 
@@ -35,6 +35,11 @@ def store_of_kind(kind: str, io_loop):
         return
     if kind == "RedisStore":
         yield from redis_server.store(io_loop)
+        return
+    if kind == "RedisStore-cluster":
+        from test_redis_cluster import cluster_store
+
+        yield from cluster_store(io_loop)
         return
     if kind == "MongoStore-mongomock":
         yield MongoStore(AsyncMongoMockClient(tz_aware=True)["tests"]["sessions"])

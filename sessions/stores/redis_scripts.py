@@ -2,34 +2,74 @@
 no other client's command can interleave with, and in one round trip; so an
 update can check that its session still exists and write in the same step.
 
+Each script touches ONE key, the one it is given, so it runs on a Redis
+Cluster too: a session's hash and its user's index live in different slots,
+and RedisStore keeps the index in step by separate calls, in an order that
+leaves any failure between them harmless (see redis.py).
+
 Redis does not undo a script's writes when it fails halfway: every check
-(a value that cannot be incremented) comes before the first write.
-Each script starts with what it is given: KEYS, then ARGV.
+(a value that cannot be incremented, an index that must grow first) comes
+before the first write.
 """
 
-# The user's set holds each session key scored by its expiry, and lives as
-# long as the longest-lived of them.
-INDEX = """
-local function index(user) return ARGV[1] .. 'user:' .. user end
-local function indexed(user, expires_ms)
-  local set = index(user)
-  redis.call('ZADD', set, expires_ms, ARGV[2])
-  redis.call('PEXPIREAT', set, redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')[2])
-end
-"""
-# KEYS: session. ARGV: prefix, store key, expires (ms), then field, value, ...
-CREATE = """
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+
+class Lua(NamedTuple):
+    text: str
+    sha: str
+
+
+def _lua(text: str) -> Lua:
+    return Lua(text, hashlib.sha1(text.encode()).hexdigest())
+
+
+# Redis's clock, in ms: what it deletes keys by.
+_NOW = "local time = redis.call('TIME') local now = time[1] * 1000 + math.floor(time[2] / 1000)\n"
+
+# KEYS: session. ARGV: expires (ms), then field, value, ...
+# 0: the key is taken; 1: created; 2: already past its expiry, so Redis kept nothing.
+CREATE = _lua("""
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for j = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end  -- unpack() stops near 8000
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-local user = redis.call('HGET', KEYS[1], 'user')
-if user then indexed(user, ARGV[3]) end
-return 1
+for j = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[j], ARGV[j + 1]) end  -- unpack() stops near 8000
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 2 - redis.call('EXISTS', KEYS[1])
+""")
+
+# KEYS: the user's index. ARGV: session key, listed until (ms).
+# Drops what Redis has expired, so the set holds live sessions, not history,
+# and lives as long as its longest-listed session only.
+INDEX = _lua(
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
 """
-# KEYS: session. ARGV: prefix, store key, expires (ms) or '', then four lists,
-# each its length first: field, value to set; fields to delete; field, amount
-# to increment by; field, JSON item to append.
-UPDATE = """
+)
+
+# KEYS: the user's index. Its entries still listed, after dropping the rest.
+LISTED = _lua(
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+"""
+)
+
+# KEYS: session. ARGV: expires (ms) or '', the user and the time until which
+# the caller has just listed the session in that user's index ('' and '' if
+# not), then four lists, each its length first: field, value to set; fields
+# to delete; field, amount to increment by; field, JSON item to append.
+# Returns nil if the session is gone or ended; {'index', user, expires}
+# when the user's index must list it longer first (nothing written);
+# else {'ok', the user it left or '', field, new value, ...}.
+UPDATE = _lua(
+    _NOW
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local at = 4
 local function list(width)
@@ -40,8 +80,17 @@ local function list(width)
 end
 local to_set, to_delete, increments, appends = list(2), list(1), list(2), list(2)
 local old_user = redis.call('HGET', KEYS[1], 'user')
-local expires_ms = ARGV[3]
-if expires_ms == '' then expires_ms = math.ceil((tonumber(redis.call('HGET', KEYS[1], 'expires')) or 0) * 1000) end
+local user = old_user
+for j = 1, #to_set, 2 do if to_set[j] == 'user' then user = to_set[j + 1] end end
+for _, field in ipairs(to_delete) do if field == 'user' then user = false end end
+local expires = tonumber(ARGV[1]) or math.ceil((tonumber(redis.call('HGET', KEYS[1], 'expires')) or 0) * 1000)
+-- The absolute timeout, or a web server's clock behind Redis's: the session ends here.
+if expires <= now then redis.call('DEL', KEYS[1]) return false end
+-- A session is listed in its user's index at least as long as it lives.
+local listed = 0
+if user and user == old_user then listed = tonumber(redis.call('HGET', KEYS[1], 'listed')) or 0 end
+if user and user == ARGV[2] then listed = math.max(listed, tonumber(ARGV[3])) end
+if user and listed < expires then return {'index', user, tostring(expires)} end
 -- Check everything and work out new values before writing anything.
 local integers, computed = {}, {}
 for j = 1, #increments, 2 do
@@ -71,23 +120,24 @@ for j = 1, #appends, 2 do
   computed[#computed + 1] = old == '[]' and '[' .. item .. ']' or string.sub(old, 1, -2) .. ',' .. item .. ']'
 end
 for j, integer in ipairs(integers) do
-  if type(redis.pcall('HINCRBY', KEYS[1], integer[1], integer[2])) == 'table' then
-    for k = 1, j - 1 do  -- beyond 64 bits: put back those already added
+  local result = redis.pcall('HINCRBY', KEYS[1], integer[1], integer[2])
+  if type(result) == 'table' then
+    for k = 1, j - 1 do  -- put back those already added
       if integers[k][3] then redis.call('HSET', KEYS[1], integers[k][1], integers[k][3])
       else redis.call('HDEL', KEYS[1], integers[k][1]) end
     end
-    return redis.error_reply('OVERFLOW ' .. integer[1])
+    -- Only an overflow is ours to report; any other error (OOM, READONLY) is Redis's own.
+    if string.find(result.err, 'overflow') then return redis.error_reply('OVERFLOW ' .. integer[1]) end
+    return result
   end
 end
 for _, fields in ipairs({computed, to_set}) do
   for j = 1, #fields, 2 do redis.call('HSET', KEYS[1], fields[j], fields[j + 1]) end
 end
 for _, field in ipairs(to_delete) do redis.call('HDEL', KEYS[1], field) end
-redis.call('PEXPIREAT', KEYS[1], expires_ms)
-local user = redis.call('HGET', KEYS[1], 'user')
-if old_user and old_user ~= user then redis.call('ZREM', index(old_user), ARGV[2]) end
-if user then indexed(user, expires_ms) end
-local values = {}
+if user then redis.call('HSET', KEYS[1], 'listed', listed) else redis.call('HDEL', KEYS[1], 'listed') end
+redis.call('PEXPIREAT', KEYS[1], expires)
+local values = {'ok', old_user ~= user and old_user or ''}
 for _, changed in ipairs({increments, appends}) do
   for j = 1, #changed, 2 do
     values[#values + 1] = changed[j]
@@ -96,34 +146,12 @@ for _, changed in ipairs({increments, appends}) do
 end
 return values
 """
-# KEYS: session. ARGV: prefix, store key.
-DELETE = """
-local user = redis.call('HGET', KEYS[1], 'user')
-redis.call('DEL', KEYS[1])
-if user then redis.call('ZREM', index(user), ARGV[2]) end
-"""
-# KEYS: the user's set. ARGV: prefix. Keys that Redis expired leave the set here.
-FIND = """
-local found = {}
-for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local fields = redis.call('HGETALL', ARGV[1] .. 'session:' .. key)
-  if #fields == 0 then
-    redis.call('ZREM', KEYS[1], key)
-  else
-    found[#found + 1] = key
-    found[#found + 1] = fields
-  end
-end
-return found
-"""
-# KEYS: the user's set. ARGV: prefix, the key to keep.
-DELETE_BY_USER = """
-local ended = 0
-for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if key ~= ARGV[2] then
-    ended = ended + redis.call('DEL', ARGV[1] .. 'session:' .. key)
-    redis.call('ZREM', KEYS[1], key)
-  end
-end
-return ended
-"""
+)
+
+# KEYS: session. ARGV: '' to delete it whoever it belongs to, or the only
+# user whose session it may be. Returns {1 if deleted else 0, its user or ''}.
+DELETE = _lua("""
+local user = redis.call('HGET', KEYS[1], 'user') or ''
+if ARGV[1] ~= '' and user ~= ARGV[1] then return {0, user} end
+return {redis.call('DEL', KEYS[1]), user}
+""")
