@@ -1,17 +1,22 @@
 """What sessions cost: the real site under wrk, side by side with the same page
-without a session and with express + express-session.
+without a session, bare Tornado, express + express-session and (--peers) the
+Python peers; then issue 22's targets 1-5, each with its figure and whether
+it is met, and the table of ours against each peer, also written as JSON
+for bench/chart.py.
 
-.venv/bin/python bench/load.py              # about 6 minutes; prints a Markdown table
-.venv/bin/python bench/load.py --quick      # one short round, to see that it works
-.venv/bin/python bench/load.py --peers      # also the Python peers in bench/peers (about 10 minutes)
+.venv-bench/bin/python bench/load.py --quick --peers   # one short round, to see that it works (3 min)
+.venv-bench/bin/python bench/load.py --peers           # the real run (about 14 minutes)
 
-Needs wrk (`apt-get install wrk`); the express peer runs if `npm ci` was run
-in bench/express; --peers needs `pip install -r bench/requirements.txt` and
-redis-server. Every server runs alone in its own process, with its access log
-off (Tornado's --logging=warning). Machines are shared and noisy, so each
-row is the median of several rounds, and the rounds interleave the rows.
-Every dashboard counts visits: after the run, each one's counter is read
-and compared with the number of answers its page gave.
+Needs wrk (`apt-get install wrk`), redis-server for the rows on Redis and
+valgrind for the instruction counts (bench/instructions.py); the express peer
+runs if `npm ci` was run in bench/express; --peers needs
+`pip install -r bench/requirements.txt` (a venv of its own: bench/README.md).
+Every server runs alone in its own process, with its access log off
+(Tornado's --logging=warning), and every one is stopped at the end. Machines
+are shared and noisy, so each row is the median of several rounds, and the
+rounds interleave the rows. Every dashboard counts visits: after the run,
+each one's counter is read and compared with the number of answers its page
+gave.
 """
 
 from __future__ import annotations
@@ -51,7 +56,12 @@ CONNECTIONS = 100
 LOGIN_CONNECTIONS = 4
 DASHBOARD = "(a) dashboard, logged in"
 HELLO = "(f) bare Tornado writing a constant string"
-REDIS_DASHBOARD = "(a) on Redis: the same, sessions in redis-server"
+REDIS_DASHBOARD = "(a) on Redis: the same, sessions in redis-server (its CPU included)"
+REDIS_DASHBOARD_2 = "(a) on Redis, --processes=2"
+REDIS_SERVER, REDIS_SERVER_2 = "site on Redis", "site on Redis, 2 processes"
+# Target 5: the counter stays exact with this many clients on two processes.
+MANY_CLIENTS = 200
+ENCRYPTED_COOKIE = "encrypted cookie"
 PEER = "express + express-session, plain-text dashboard"
 PARALLEL = "(e) dashboard while logins run"
 PARALLEL_LOGINS = "(e) the logins beside it"
@@ -90,7 +100,14 @@ def children(pid: int) -> list[int]:
 
 
 class Server:
-    def __init__(self, args: list[str], port: int, env: dict | None = None, helpers: tuple[Server, ...] = ()) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        port: int,
+        env: dict | None = None,
+        helpers: tuple[Server, ...] = (),
+        start_timeout: float = 15,
+    ) -> None:
         self.port = port
         self.helpers = helpers  # servers it uses whose CPU time is its own (its Redis)
         # A file, not a pipe: a pipe nobody reads fills up and stalls the server.
@@ -99,10 +116,11 @@ class Server:
             args, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT
         )
         try:
-            wait_for_port(port, self.process)
+            wait_for_port(port, self.process, start_timeout)
         except SystemExit:
             self.log.seek(0)
             sys.stderr.write(self.log.read().decode(errors="replace")[-2000:])
+            self.stop()
             raise
 
     def rss(self, field: str = "VmRSS") -> int:
@@ -112,22 +130,53 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system time of the process with its children (gunicorn's worker) and of its helpers."""
-        family, seconds = [self.process.pid], 0.0
-        while family:
-            pid = family.pop()
+        seconds = 0.0
+        for pid in self.family():
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 seconds += process_cpu_seconds(pid)
-                family += children(pid)
         return seconds + sum(helper.cpu_seconds() for helper in self.helpers)
 
+    def family(self) -> list[int]:
+        """The process and its children (app.py's workers, gunicorn's worker), as they are now."""
+        pids, left = [], [self.process.pid]
+        while left:
+            pid = left.pop()
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                left += children(pid)
+                pids.append(pid)
+        return pids
+
     def stop(self) -> None:
+        family = self.family()
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        for pid in family[1:]:  # a child that outlived its parent (none should)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.log.close()
+
+
+def stop_all(servers: dict[str, Server]) -> list[int]:
+    """Stops every server started, and returns the processes still running after it: none."""
+    family = [pid for server in servers.values() for pid in server.family()]
+    for server in servers.values():
+        server.stop()
+    deadline = time.monotonic() + 5
+    while (alive := [pid for pid in family if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return alive
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie's parent, this script, has not waited for it yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def request(port: int, method: str, path: str, cookies: dict[str, str], form: dict | None = None):
@@ -230,10 +279,9 @@ class VisitCount:
     def __init__(self, port: int, cookies: dict[str, str], answers: int) -> None:
         self.port, self.cookies, self.answers, self.unanswered = port, cookies, answers, 0
 
-    def wrk(self, seconds: int, server: Server | None = None) -> dict:
-        result = wrk(
-            f"http://127.0.0.1:{self.port}/dashboard", seconds, server=server, cookies=self.cookies, counted=True
-        )
+    def wrk(self, seconds: int, server: Server | None = None, connections: int = CONNECTIONS) -> dict:
+        url = f"http://127.0.0.1:{self.port}/dashboard"
+        result = wrk(url, seconds, server=server, connections=connections, cookies=self.cookies, counted=True)
         self.answers += result["page_ok"]
         self.unanswered += result["page_sent"] - result["page_answers"]
         self.cookies = result["cookies"]  # the cookie of the last answer: a cookie session's latest state
@@ -342,6 +390,12 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=30, help="length of the -c100 error check")
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s, 5 s error check")
     parser.add_argument("--peers", action="store_true", help="also the Python peers of bench/peers")
+    parser.add_argument("--no-instructions", action="store_true", help="skip the callgrind count (about 2 minutes)")
+    parser.add_argument(
+        "--json",
+        default=str(BENCH / "results" / f"load-{datetime.date.today()}.json"),
+        help="where to write the table and the targets for bench/chart.py ('' for nowhere)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds, args.soak = 1, 3, 5
@@ -360,12 +414,20 @@ def main() -> None:
         )
         for mode in ("memory", "tracemalloc", "sweep")
     }
-    report(args, results, time.monotonic() - started)
+    instructions = None
+    if not args.no_instructions and shutil.which("valgrind"):
+        import instructions as counting  # bench/instructions.py
+
+        print("instructions per request (callgrind)", file=sys.stderr)
+        pages = [*counting.PAGES, *([counting.ON_REDIS] if shutil.which("redis-server") else [])]
+        instructions = counting.measure(pages, counting.REQUESTS)
+    report(args, results, time.monotonic() - started, instructions)
 
 
-def start_servers() -> dict[str, Server]:
+def start_servers(servers: dict[str, Server]) -> None:
+    """Our servers, into `servers` as each starts, so that a failure part way still stops those started."""
     python, flags = sys.executable, [f"--cookie-secret={SECRET}", "--logging=warning"]
-    servers = {"site": Server([python, "app.py", f"--port={(port := free_port())}", *flags], port)}
+    servers["site"] = Server([python, "app.py", f"--port={(port := free_port())}", *flags], port)
     servers["bare"] = Server(
         [python, "bench/page_without_session.py", f"--port={(port := free_port())}", *flags],
         port,
@@ -378,24 +440,19 @@ def start_servers() -> dict[str, Server]:
         )
     else:
         print("express peer skipped: run `npm ci` in bench/express", file=sys.stderr)
-    if shutil.which("redis-server"):
-        redis = [
-            "redis-server",
-            "--port",
-            str(port := free_port()),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        servers["redis"] = Server(redis, port)
-        store = f"--session-store=redis://127.0.0.1:{port}/0"
-        servers["site-redis"] = Server([python, "app.py", f"--port={(port := free_port())}", store, *flags], port)
-    else:
-        print("Redis row skipped: apt-get install redis-server", file=sys.stderr)
-    return servers
+    if not shutil.which("redis-server"):
+        print("Redis rows skipped: apt-get install redis-server", file=sys.stderr)
+        return
+    # One redis-server for every row on Redis, ours and aiohttp-session's: each row's CPU per answer
+    # counts what redis-server spent during that row's run (the rows run one at a time).
+    port = free_port()  # no --dir: with --save "" it writes nothing
+    redis = servers["redis"] = Server(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], port
+    )
+    store = f"--session-store=redis://127.0.0.1:{port}/0"
+    for name, processes in ((REDIS_SERVER, 1), (REDIS_SERVER_2, 2)):
+        command = [python, "app.py", f"--port={(port := free_port())}", store, f"--processes={processes}", *flags]
+        servers[name] = Server(command, port, helpers=(redis,))
 
 
 @dataclass
@@ -404,6 +461,7 @@ class Peer:
     kept: str  # where the session lives
     on_server: bool
     server: Server
+    short: str  # for the chart
     visits: VisitCount | None = None
 
 
@@ -419,8 +477,7 @@ def start_peers(servers: dict[str, Server], scratch: Path) -> list[Peer]:
         raise SystemExit("--peers needs redis-server: apt-get install redis-server")
     v = importlib.metadata.version
     redis_version = re.search(r"v=(\S+)", subprocess.check_output(["redis-server", "--version"], text=True)).group(1)
-    port = free_port()  # no --dir: with --save "" it writes nothing
-    servers["redis"] = redis = Server(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""], port)
+    redis = servers["redis"]  # the one our rows on Redis use
     # A single process each, access logs off: uvicorn on asyncio's loop with h11 (uvloop and httptools
     # are uvicorn[standard]'s, not installed), gunicorn with one sync worker (one request at a time).
     uvicorn = [sys.executable, "-m", "uvicorn", "starlette_peer:app", "--app-dir", "bench/peers", "--port", "{port}"]
@@ -435,21 +492,21 @@ def start_peers(servers: dict[str, Server], scratch: Path) -> list[Peer]:
     flask_session = f"Flask {v('flask')} + Flask-Session {v('flask-session')} (cachelib), {on_gunicorn}"
     aiohttp_redis = f"{on_aiohttp} RedisStorage, redis-server {redis_version}"
     files = {"PEER_SESSION_DIR": str(scratch / "flask-session")}
-    specs = [  # name, where the session is kept, on the server?, command, environment, servers it uses
-        (starlette, "signed cookie", False, uvicorn, {}, ()),
-        (f"{on_aiohttp} EncryptedCookieStorage", "encrypted cookie", False, aiohttp, {}, ()),
-        (aiohttp_redis, "Redis", True, [*aiohttp, f"redis://127.0.0.1:{redis.port}"], {}, (redis,)),
-        (flask, "signed cookie", False, gunicorn, {}, ()),
-        (flask_session, "files", True, gunicorn, files, ()),
+    specs = [  # name, short name, where the session is kept, on the server?, command, environment, servers it uses
+        (starlette, "Starlette SessionMiddleware", "signed cookie", False, uvicorn, {}, ()),
+        (f"{on_aiohttp} EncryptedCookieStorage", "aiohttp-session", "encrypted cookie", False, aiohttp, {}, ()),
+        (aiohttp_redis, "aiohttp-session", "Redis", True, [*aiohttp, f"redis://127.0.0.1:{redis.port}"], {}, (redis,)),
+        (flask, "Flask's own session", "signed cookie", False, gunicorn, {}, ()),
+        (flask_session, "Flask-Session", "files", True, gunicorn, files, ()),
     ]
     peers = []
-    for number, (name, kept, on_server, command, env, helpers) in enumerate(specs):
+    for number, (name, short, kept, on_server, command, env, helpers) in enumerate(specs):
         port = free_port()
         server = Server(
             [arg.format(port=port) for arg in command], port, env={"PEER_SECRET": SECRET, **env}, helpers=helpers
         )
         servers[f"peer {number}"] = server
-        peers.append(Peer(f"peer: {name}", kept, on_server, server))
+        peers.append(Peer(f"peer: {name}", kept, on_server, server, short))
     return peers
 
 
@@ -467,7 +524,7 @@ def measure_servers(args: argparse.Namespace) -> dict:
     servers: dict[str, Server] = {}
     scratch = Path(tempfile.mkdtemp(prefix="bench-load-"))
     try:
-        servers = start_servers()
+        start_servers(servers)
         site, bare, express = servers["site"], servers["bare"], servers.get("express")
         peers = start_peers(servers, scratch) if args.peers else []
         site_url = f"http://127.0.0.1:{site.port}"
@@ -495,14 +552,16 @@ def measure_servers(args: argparse.Namespace) -> dict:
             f"(d) logins (scrypt), -c{LOGIN_CONNECTIONS}": logins,
         }
         if express:
-            peers.insert(0, Peer(PEER, "MemoryStore", True, express))
+            peers.insert(0, Peer(PEER, "MemoryStore", True, express, "express-session, plain text"))
         for peer in peers:
             peer.visits = VisitCount(peer.server.port, log_in_to_peer(peer.server.port), answers=1)
             rows[peer.name] = lambda s, peer=peer: peer.visits.wrk(s, server=peer.server)
-        if "site-redis" in servers:
-            on_redis = servers["site-redis"]
+        if REDIS_SERVER in servers:
+            on_redis, on_redis_2 = servers[REDIS_SERVER], servers[REDIS_SERVER_2]
             redis_visits = VisitCount(on_redis.port, log_in(on_redis.port)[0], answers=1)
             rows[REDIS_DASHBOARD] = lambda s: redis_visits.wrk(s, server=on_redis)
+            two_visits = VisitCount(on_redis_2.port, log_in(on_redis_2.port)[0], answers=1)
+            rows[REDIS_DASHBOARD_2] = lambda s: two_visits.wrk(s, server=on_redis_2)
         # Last, so that (e) runs right after it and noise on the machine hits both alike.
         rows[DASHBOARD] = lambda s: visits.wrk(s, server=site)
 
@@ -531,23 +590,137 @@ def measure_servers(args: argparse.Namespace) -> dict:
             results[PARALLEL].append(visits.wrk(args.seconds))
             results[PARALLEL_LOGINS].append(wrk_result(beside))
         results["soak"] = [visits.wrk(args.soak, server=site)]
+        if REDIS_SERVER in servers:
+            results["many clients"] = [two_visits.wrk(args.seconds, server=on_redis_2, connections=MANY_CLIENTS)]
+            results["two processes visits"] = two_visits.check()
         results["flood"] = flood
         results["visits"] = visits.check()
         results["peers"] = [
-            {"name": peer.name, "kept": peer.kept, "on_server": peer.on_server, "visits": peer.visits.check()}
+            {
+                "name": peer.name,
+                "short": peer.short,
+                "kept": peer.kept,
+                "on_server": peer.on_server,
+                "visits": peer.visits.check(),
+            }
             for peer in peers
         ]
         return results
     finally:
-        for server in servers.values():
-            server.stop()
+        alive = stop_all(servers)
         shutil.rmtree(scratch, ignore_errors=True)
+        # Issue 22: a redis-server was once left running, and the next run's took its place.
+        print(
+            f"still running after the stop: {alive}" if alive else "every server started was stopped", file=sys.stderr
+        )
 
 
-def report(args: argparse.Namespace, results: dict, elapsed: float) -> None:
+def cpu_ratio(peer: list[dict], ours: list[dict]) -> float:
+    """The peer's server CPU per answer over ours (above 1: we use less), the median of the rounds' ratios."""
+    return ratios(peer, ours, "cpu_us")[0]
+
+
+def versus_table(results: dict, peers: list[dict], instructions: dict | None) -> list[dict]:
+    """Issue 22's table: our dashboard against each peer, by CPU per answer and, where counted, by instructions."""
+    a = results[DASHBOARD]
+    # Their count over the dashboard's, as the CPU column reads (above 1: we run fewer).
+    by_instructions = {page: count / instructions["dashboard"] for page, count in (instructions or {}).items()}
+    table = [
+        {
+            "peer": "same page without a session",
+            "cpu": cpu_ratio(results["(b) same page, no session"], a),
+            "instructions": by_instructions.get("page without a session"),
+        },
+        {
+            "peer": "bare Tornado writing a string",
+            "cpu": cpu_ratio(results[HELLO], a),
+            "instructions": by_instructions.get("bare Tornado"),
+        },
+    ]
+    for peer in peers:
+        rounds, name = results[peer["name"]], f"{peer['short']} ({peer['kept']})"
+        if peer["kept"] == "Redis":  # against ours on the same redis-server, each with redis-server's CPU
+            if REDIS_DASHBOARD in results:
+                table.append({"peer": f"ours on Redis ÷ {name}", "cpu": cpu_ratio(rounds, results[REDIS_DASHBOARD])})
+        else:
+            table.append({"peer": name, "cpu": cpu_ratio(rounds, a)})
+    return table
+
+
+def issue_targets(
+    results: dict, peers: list[dict], instructions: dict | None, crowd: list[dict] | None, two_visits: dict | None
+) -> list[dict]:
+    """Issue 22's targets 1-5, each with its figure and whether it is met (None: not measured in this run)."""
+    a = results[DASHBOARD]
+    targets = []
+
+    def target(number: int, text: str, figure: str, met: bool | None) -> None:
+        targets.append({"number": number, "target": text, "figure": figure, "met": met})
+
+    text = "Dashboard at or above the express seed's CPU per answer (one process, memory store)"
+    if PEER in results:
+        ratio, each = ratios(results[PEER], a, "cpu_us")
+        target(1, text, f"{ratio:.2f}x (express's CPU per answer over ours; rounds {each})", ratio >= 1)
+    else:
+        target(1, text, "not measured: run `npm ci` in bench/express", None)
+    text = "Ours on Redis at or above aiohttp-session on Redis, by CPU per answer (same redis-server)"
+    on_redis = [peer for peer in peers if peer["kept"] == "Redis"]
+    if on_redis and REDIS_DASHBOARD in results:
+        ratio, each = ratios(results[on_redis[0]["name"]], results[REDIS_DASHBOARD], "cpu_us")
+        figure = f"{ratio:.2f}x (theirs over ours; rounds {each})"
+        if instructions and "dashboard on Redis" in instructions:
+            figure += (
+                f"; our site's own instructions a request: {instructions['dashboard on Redis'] / 1000:,.0f}k "
+                f"on Redis, {instructions['dashboard'] / 1000:,.0f}k in memory"
+            )
+        target(2, text, figure, ratio >= 1)
+    else:
+        target(2, text, "not measured: needs --peers and redis-server", None)
+    text = "--processes=2 serves at least 1.3x one process on Redis (requests/s)"
+    if REDIS_DASHBOARD_2 in results:
+        ratio, each = ratios(results[REDIS_DASHBOARD_2], results[REDIS_DASHBOARD], "rps")
+        target(3, text, f"{ratio:.2f}x (rounds {each})", ratio >= 1.3)
+    else:
+        target(3, text, "not measured: needs redis-server", None)
+    text = "Dashboard at 0.75x bare Tornado's instructions per request or better, session overhead within 10%"
+    if instructions:
+        dashboard, bare, plain = (instructions[p] for p in ("dashboard", "bare Tornado", "page without a session"))
+        floor, overhead = bare / dashboard, plain / dashboard
+        figure = (
+            f"{floor:.2f}x bare Tornado ({dashboard / 1000:,.0f}k against {bare / 1000:,.0f}k), "
+            f"{overhead:.2f}x the page without a session ({plain / 1000:,.0f}k)"
+        )
+        target(4, text, figure, floor >= 0.75 and overhead >= 0.9)
+    else:
+        target(4, text, "not measured: needs valgrind (or --no-instructions was given)", None)
+    text = f"The counter stays exact under {MANY_CLIENTS} clients on two processes (Redis)"
+    if crowd and two_visits:
+        exact = not two_visits["unanswered"] and two_visits["page"] == two_visits["answers"]
+        run = crowd[0]
+        kinds = ("unexpected_3xx", "unexpected_4xx", "unexpected_5xx", "connect", "read", "write", "timeout")
+        kinds = ", ".join(f"{run[kind]} {kind.removeprefix('unexpected_')}" for kind in kinds)
+        target(5, text, f"{counter(two_visits)}; at -c{MANY_CLIENTS}: {kinds}", exact)
+    else:
+        target(5, text, "not measured: needs redis-server", None)
+    return targets
+
+
+def report_versus(table: list[dict], targets: list[dict]) -> None:
+    print("\n| Ours ÷ peer (above 1: we use less per answer) | by CPU | by instructions |\n|---|---:|---:|")
+    for line in table:
+        counted = f"{line['instructions']:.2f}" if line.get("instructions") else "-"
+        print(f"| {line['peer']} | {line['cpu']:.2f} | {counted} |")
+    print("\n| Target (issue 22) | Measured | Result |\n|---|---|---|")
+    for t in targets:
+        result = {True: "**met**", False: "**missed**", None: "not measured"}[t["met"]]
+        print(f"| {t['number']}. {t['target']} | {t['figure']} | {result} |")
+
+
+def report(args: argparse.Namespace, results: dict, elapsed: float, instructions: dict | None) -> None:
     a, b, e = results[DASHBOARD], results["(b) same page, no session"], results[PARALLEL]
     flood, store, soak = results.pop("flood"), results.pop("store"), results.pop("soak")
     visits, peers = results.pop("visits"), results.pop("peers")
+    crowd, two_visits = results.pop("many clients", None), results.pop("two processes visits", None)
     print(f"\n{datetime.date.today()}: {machine()}.")
     print(
         f"{args.rounds} rounds of {args.seconds} s, medians; wrk -t1 -c{CONNECTIONS} unless noted; "
@@ -609,7 +782,7 @@ def report(args: argparse.Namespace, results: dict, elapsed: float) -> None:
         versus, each = ratios(results[REDIS_DASHBOARD], a, "rps")
         print(
             f"- The dashboard with sessions in Redis: {versus:.0%} of its requests/s with sessions in memory "
-            f"(rounds: {each}); its CPU column leaves out redis-server's own."
+            f"(rounds: {each}); its CPU column includes redis-server's."
         )
     floor, each = ratios(a, results[HELLO], "rps")
     by_cpu, _ = ratios(results[HELLO], a, "cpu_us")
@@ -635,6 +808,23 @@ def report(args: argparse.Namespace, results: dict, elapsed: float) -> None:
     )
     if peers:
         report_peers(a, results, peers)
+    table = versus_table(results, peers, instructions)
+    targets = issue_targets(results, peers, instructions, crowd, two_visits)
+    report_versus(table, targets)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "date": str(datetime.date.today()),
+                    "machine": machine(),
+                    "runs": f"{args.rounds} round{'s' if args.rounds > 1 else ''} of {args.seconds} s, medians",
+                    "table": table,
+                    "targets": targets,
+                }
+            )
+        )
+        print(f"\nThe table and the targets as JSON: {args.json} (a chart of it: bench/chart.py {args.json})")
     print(f"\nWhole run: {elapsed / 60:.1f} min.")
 
 

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import SimpleNamespace
 
 import tornado.options
 from tornado.options import options
 
 from app import make_app
-from auth import accounts
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, format_time
 from sessions import MemoryStore
 
 
@@ -31,13 +29,15 @@ class DashboardWithoutSession(BaseHandler):
     def get(self) -> None:
         DashboardWithoutSession.visits += 1
         now = time.time()
-        self.render(
+        self.render_stencil(
             "dashboard.html",
-            display_name=accounts.display_name(self.current_user),
-            visits=self.visits,
-            session=SimpleNamespace(created=now, last_seen=now, remember=False),
-            idle_expiry=now + 30 * 60,
-            absolute_expiry=now + 8 * 3600,
+            shape={"one_visit": self.visits == 1, "ends_idle_first": True, "remember": False},
+            values={
+                "visits": self.visits,
+                "started": format_time(now),
+                "ends_if_idle": format_time(now + 30 * 60),
+                "ends_at_the_latest": format_time(now + 8 * 3600),
+            },
         )
 
 

@@ -94,6 +94,7 @@ end
 function init(args)
   answers = 0
   unexpected = 0
+  unexpected_3xx, unexpected_4xx, unexpected_5xx = 0, 0, 0
   page_sent, page_answers, page_ok, tail_answers = 0, 0, 0, 0
   counted_us, page_answers_in_time = 0, 0
   draining = false
@@ -143,6 +144,13 @@ function response(status, headers, body)
   end
   if status ~= expected then
     unexpected = unexpected + 1
+    if status >= 500 then
+      unexpected_5xx = unexpected_5xx + 1
+    elseif status >= 400 then
+      unexpected_4xx = unexpected_4xx + 1
+    elseif status >= 300 then
+      unexpected_3xx = unexpected_3xx + 1
+    end
   end
   if stop_after > 0 and answers >= stop_after then
     wrk.thread:stop()
@@ -151,7 +159,7 @@ end
 
 function done(summary, latency, requests)
   local total = {}
-  for _, name in ipairs({"unexpected", "page_sent", "page_answers", "page_ok", "tail_answers", "counted_us",
+  for _, name in ipairs({"unexpected", "unexpected_3xx", "unexpected_4xx", "unexpected_5xx", "page_sent", "page_answers", "page_ok", "tail_answers", "counted_us",
                          "page_answers_in_time"}) do
     total[name] = 0
     for _, thread in ipairs(threads) do
@@ -162,9 +170,11 @@ function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     'WRK_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "unexpected": %d, ' ..
+    '"unexpected_3xx": %d, "unexpected_4xx": %d, "unexpected_5xx": %d, ' ..
     '"connect": %d, "read": %d, "write": %d, "timeout": %d, "page_sent": %d, "page_answers": %d, ' ..
     '"page_ok": %d, "tail_answers": %d, "counted_us": %d, "page_answers_in_time": %d, "cookie": "%s"}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), total.unexpected,
+    total.unexpected_3xx, total.unexpected_4xx, total.unexpected_5xx,
     e.connect, e.read, e.write, e.timeout, total.page_sent, total.page_answers, total.page_ok,
     total.tail_answers, total.counted_us, total.page_answers_in_time,
     (string.gsub(cookie, '[\\"]', "\\%0"))))

@@ -1,7 +1,6 @@
 import tornado.web
 
-from auth import accounts
-from handlers.base import BaseHandler
+from handlers.base import BaseHandler, format_time
 
 
 class DashboardHandler(BaseHandler):
@@ -18,12 +17,17 @@ class DashboardHandler(BaseHandler):
 
     def show(self, visits: int) -> None:
         session, config = self.session, self.session_config
-        self.render(
+        # Idle from now on, it ends at the idle timeout or the absolute one, whichever is sooner.
+        idle_end = config.expires(session.created, config.clock(), session.remember)
+        latest_end = config.absolute_expiry(session.created, session.remember)
+        # The hot page: rendered once per shape, then filled in (handlers/speed.py).
+        self.render_stencil(
             "dashboard.html",
-            display_name=accounts.display_name(self.current_user),
-            visits=visits,
-            session=session,
-            # Idle from now on, it ends at the idle timeout or the absolute one, whichever is sooner.
-            idle_expiry=config.expires(session.created, config.clock(), session.remember),
-            absolute_expiry=config.absolute_expiry(session.created, session.remember),
+            shape={"one_visit": visits == 1, "ends_idle_first": idle_end < latest_end, "remember": session.remember},
+            values={
+                "visits": visits,
+                "started": format_time(session.created),
+                "ends_if_idle": format_time(idle_end),
+                "ends_at_the_latest": format_time(latest_end),
+            },
         )
