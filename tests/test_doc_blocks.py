@@ -1,0 +1,129 @@
+"""Every code block of README.md, docs/api.md and docs/tutorial.md works as
+copied, in a fresh directory with nothing of the checkout but the
+`sessions` package on the path:
+
+- a Python block named as a file by the comment before it, e.g.
+  `<!-- usage snippet (app.py) -->`, is saved under that name (the blocks of
+  one page share a directory); `test_*.py` files are run with pytest, the
+  others imported;
+- any other Python block is run as a script;
+- an excerpt (`<!-- excerpt: ... -->`) is whole lines of a file that the
+  suite runs, checked by tests/test_docs.py;
+- a deliberate fragment says so (`<!-- fragment: why -->`), and has a test
+  of its own;
+- a shell block names only commands and files that exist, and options that
+  the program defines.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tornado.options import options
+
+import app as site  # noqa: F401 (defines the options of app.py)
+
+ROOT = Path(__file__).parent.parent
+PAGES = ["README.md", "docs/api.md", "docs/tutorial.md"]
+BLOCK = re.compile(r"(?:<!-- (.*?) -->\n)?```(\w*)\n(.*?)```", re.S)
+MAX_FRAGMENTS = 3
+
+
+def blocks(page: str) -> list[tuple[str, str, str]]:
+    """(comment before the block, language, code) for each fenced block."""
+    return BLOCK.findall((ROOT / page).read_text())
+
+
+def run(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    # The package from this checkout, and nothing else of it.
+    package = cwd / "_package"
+    if not package.exists():
+        package.mkdir()
+        (package / "sessions").symlink_to(ROOT / "sessions")
+    env = {**os.environ, "PYTHONPATH": str(package)}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_every_python_block_is_a_file_a_script_an_excerpt_or_a_declared_fragment():
+    fragments = []
+    for page in PAGES:
+        for comment, language, _ in blocks(page):
+            assert language in ("python", "sh"), f"{page}: a ```{language} block"
+            if comment.startswith("fragment:"):
+                fragments.append((page, comment))
+    assert len(fragments) <= MAX_FRAGMENTS, fragments
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_python_block_runs_as_copied(page, tmp_path):
+    saved, scripts = [], []
+    for comment, language, code in blocks(page):
+        if language != "python" or comment.startswith(("excerpt:", "fragment:")):
+            continue
+        named = re.search(r"\((\w+\.py)\)", comment)
+        if named:
+            (tmp_path / named.group(1)).write_text(code)
+            saved.append(named.group(1))
+        else:
+            scripts.append(code)
+    for code in scripts:
+        result = run([sys.executable, "-c", code], tmp_path)
+        assert result.returncode == 0, f"{page}:\n{code}\n{result.stderr}"
+    for name in saved:
+        if name.startswith("test_"):
+            result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name], tmp_path)
+            assert result.returncode == 0 and " passed" in result.stdout, f"{page}: {name}\n{result.stdout}"
+        else:
+            result = run([sys.executable, "-c", f"import {name.removesuffix('.py')}"], tmp_path)
+            assert result.returncode == 0, f"{page}: {name}\n{result.stderr}"
+
+
+def commands(script: str) -> list[list[str]]:
+    return [shlex.split(part) for line in script.splitlines() for part in line.split("&&") if part.strip()]
+
+
+# What each program's options are: app.py's from Tornado's registry.
+PROGRAM_OPTIONS = {
+    "app.py": {name.replace("_", "-") for name in options._options},
+    "examples/minimal.py": {"port", "help"},
+}
+
+
+def check_command(words: list[str]) -> None:
+    while re.fullmatch(r"[A-Z_]+=.*", words[0]):  # VARIABLE=value before the command
+        words = words[1:]
+    program, *args = words
+    if program == "python3" and args[:2] == ["-m", "venv"]:
+        return
+    if program.endswith("/pip") or program == "pip":
+        assert args[0] == "install", words
+        for flag, value in zip(args, args[1:], strict=False):
+            if flag == "-r":
+                assert (ROOT / value).exists(), f"no {value}"
+        return
+    if program == "apt-get":
+        assert args[:2] == ["install", "-y"] or args[0] == "install", words
+        return
+    assert program in (".venv/bin/python", "python", "python3"), f"a command the docs should not name: {words}"
+    if args[0] == "-m":
+        assert subprocess.run([sys.executable, "-c", f"import {args[1]}"], capture_output=True).returncode == 0, words
+        return
+    script, *flags = args
+    assert (ROOT / script).exists(), f"no {script}"
+    for flag in flags:
+        name = flag.removeprefix("--").split("=")[0]
+        assert name in PROGRAM_OPTIONS[script], f"{script} has no option --{name}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_shell_block_names_commands_files_and_options_that_exist(page):
+    scripts = [code for _, language, code in blocks(page) if language == "sh"]
+    for script in scripts:
+        for words in commands(script):
+            check_command(words)
