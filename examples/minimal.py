@@ -52,7 +52,12 @@ class LogoutHandler(BaseHandler):
 
 
 def make_app():
-    routes = [("/", HomeHandler), ("/login", LoginHandler), ("/dashboard", DashboardHandler), ("/logout", LogoutHandler)]
+    routes = [
+        ("/", HomeHandler),
+        ("/login", LoginHandler),
+        ("/dashboard", DashboardHandler),
+        ("/logout", LogoutHandler),
+    ]
     # app.use(session({ secret, store, resave: false, saveUninitialized: false, cookie })) in Tornado:
     session = dict(cookie_secret=secrets.token_urlsafe(32), session_store=MemoryStore(), session_config=SessionConfig())
     return tornado.web.Application(routes, **session, xsrf_cookies=True, template_path=HERE / "templates")

@@ -17,6 +17,7 @@ copied, in a fresh directory with nothing of the checkout but the
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -103,7 +104,7 @@ def check_command(words: list[str]) -> None:
         return
     if program.endswith("/pip") or program == "pip":
         assert args[0] == "install", words
-        for flag, value in zip(args, args[1:], strict=False):
+        for flag, value in itertools.pairwise(args):
             if flag == "-r":
                 assert (ROOT / value).exists(), f"no {value}"
         return
