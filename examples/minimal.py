@@ -39,7 +39,7 @@ class LoginHandler(BaseHandler):
 
 class DashboardHandler(BaseHandler):
     async def get(self):
-        if not self.session.user:  # if (!req.session.userId): the article says 401; a browser goes to log in
+        if not self.session.user:  # if (!req.session.userId): the article sends "Unauthorized" (a 200)
             return self.redirect("/login")
         visits = await self.session.increment("visits")  # stored at once and atomically: two tabs both count
         self.render("dashboard.html", name=self.session.user, visits=visits)
@@ -58,7 +58,7 @@ def make_app():
         ("/dashboard", DashboardHandler),
         ("/logout", LogoutHandler),
     ]
-    # app.use(session({ secret, store, resave: false, saveUninitialized: false, cookie })) in Tornado:
+    # app.use(session({ secret, store, resave: false, saveUninitialized: false })) in Tornado:
     session = dict(cookie_secret=secrets.token_urlsafe(32), session_store=MemoryStore(), session_config=SessionConfig())
     return tornado.web.Application(routes, **session, xsrf_cookies=True, template_path=HERE / "templates")
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pymongo
 import pytest
 from tornado.options import options
 
@@ -97,6 +98,9 @@ PROGRAM_OPTIONS = {
 
 
 def check_command(words: list[str]) -> None:
+    if words[0] == "export":
+        assert len(words) == 2 and re.fullmatch(r"[A-Z_]+=.+", words[1]), words
+        return
     while re.fullmatch(r"[A-Z_]+=.*", words[0]):  # VARIABLE=value before the command
         words = words[1:]
     program, *args = words
@@ -128,3 +132,55 @@ def test_every_shell_block_names_commands_files_and_options_that_exist(page):
     for script in scripts:
         for words in commands(script):
             check_command(words)
+
+
+def fragment(page: str, starting: str) -> str:
+    [code] = [code for comment, _, code in blocks(page) if comment.startswith(f"fragment: {starting}")]
+    return code
+
+
+@pytest.mark.slow
+def test_the_tutorials_mongodb_step_keeps_sessions_through_a_restart(tmp_path, wire_server):
+    """docs/tutorial.md section 7 followed alone: minimal.py with its
+    make_app() and main() replaced, on nx-27017 instead of localhost:27017."""
+    from test_minimal_example import Opener, free_port, wait_until_listening
+
+    example = (ROOT / "examples" / "minimal.py").read_text()
+    step = fragment("docs/tutorial.md", "replaces make_app() and main() in examples/minimal.py")
+    step = step.replace("mongodb://localhost:27017", wire_server.url("").rstrip("/"))
+    start, end = example.index("def make_app("), example.index('if __name__ == "__main__":')
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "minimal.py").write_text(example[:start] + step + "\n\n" + example[end:])
+    (tmp_path / "examples" / "templates").symlink_to(ROOT / "examples" / "templates")
+    (tmp_path / "sessions").symlink_to(ROOT / "sessions")
+    port = free_port()
+    env = {**os.environ, "COOKIE_SECRET": "the same long random string at every start"}
+
+    def serve() -> subprocess.Popen:
+        command = [sys.executable, "examples/minimal.py", f"--port={port}"]
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+        wait_until_listening(process, port)
+        return process
+
+    def stop(process: subprocess.Popen) -> str:
+        process.terminate()
+        return process.communicate(timeout=20)[1]
+
+    browser = Opener(f"http://127.0.0.1:{port}")
+    first = serve()
+    try:
+        where, shown = browser.submit("/login", "/login", {"name": "Ada"})
+        assert where == "/dashboard" and "visited this page 1 time in" in shown
+    finally:
+        errors = stop(first)
+    assert "Traceback" not in errors, errors
+    second = serve()
+    try:
+        where, shown = browser.open("/dashboard")
+        assert where == "/dashboard" and "Hello, Ada" in shown and "visited this page 2 times" in shown
+    finally:
+        errors = stop(second)
+    assert "Traceback" not in errors, errors
+    with pymongo.MongoClient(wire_server.url("")) as client:
+        ttl = [index for index in client["myapp"]["sessions"].list_indexes() if "expireAfterSeconds" in index]
+    assert ttl, "create_indexes() made the TTL index"

@@ -13,6 +13,7 @@ import pytest
 from tornado.options import options
 
 import app  # noqa: F401 (defines the options)
+from sessions import SessionConfig
 
 ROOT = Path(__file__).parent.parent
 DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -90,3 +91,18 @@ def test_docs_options_names_every_option_of_app_py():
     page = (ROOT / "docs" / "options.md").read_text()
     ours = [name for name, option in options._options.items() if option.file_name.endswith("app.py")]
     assert ours and all(f"`--{name.replace('_', '-')}`" in page for name in ours)
+
+
+def test_the_tutorial_says_exactly_what_the_express_article_has():
+    # The article: app.use(session({ secret, resave, saveUninitialized })), no
+    # cookie option, no logout, and res.send("Unauthorized") with status 200.
+    tutorial = " ".join((ROOT / "docs" / "tutorial.md").read_text().split())
+    assert "`app.use(session({ secret, resave, saveUninitialized }))`" in tutorial
+    assert "It sets no `cookie` option and has no logout" in tutorial
+    assert 'sends "Unauthorized", with status 200' in tutorial
+    assert "The article has no logout." in tutorial
+    assert (
+        "`saveUninitialized` is `SessionConfig(save_uninitialized=...)`, `False` unless you say otherwise" in tutorial
+    )
+    assert SessionConfig().save_uninitialized is False and SessionConfig(save_uninitialized=True).save_uninitialized
+    assert "resave: false, saveUninitialized: false, cookie" not in tutorial
