@@ -33,7 +33,7 @@ import app as site  # noqa: F401 (defines the options of app.py)
 
 ROOT = Path(__file__).parent.parent
 PAGES = ["README.md", "docs/api.md", "docs/tutorial.md"]
-BLOCK = re.compile(r"(?:<!-- (.*?) -->\n)?```(\w*)\n(.*?)```", re.S)
+BLOCK = re.compile(r"(?:<!-- ([^\n]*?) -->\n)?```(\w*)\n(.*?)```", re.S)
 MAX_FRAGMENTS = 3
 
 
@@ -55,6 +55,7 @@ def run(command: list[str], cwd: Path, timeout: float = 120) -> subprocess.Compl
 def test_every_python_block_is_a_file_a_script_an_excerpt_or_a_declared_fragment():
     fragments = []
     for page in PAGES:
+        assert 2 * len(blocks(page)) == (ROOT / page).read_text().count("```"), f"{page}: a block was not found"
         for comment, language, _ in blocks(page):
             assert language in ("python", "sh"), f"{page}: a ```{language} block"
             if comment.startswith("fragment:"):
