@@ -23,6 +23,7 @@ import re
 import shlex
 import subprocess
 import sys
+import venv
 from pathlib import Path
 
 import pymongo
@@ -185,3 +186,29 @@ def test_the_tutorials_mongodb_step_keeps_sessions_through_a_restart(tmp_path, w
     with pymongo.MongoClient(wire_server.url("")) as client:
         ttl = [index for index in client["myapp"]["sessions"].list_indexes() if "expireAfterSeconds" in index]
     assert ttl, "create_indexes() made the TTL index"
+
+
+@pytest.mark.slow
+def test_api_md_install_line_lets_its_test_file_run_in_a_fresh_virtualenv(tmp_path):
+    """On Python 3.12+ a new virtualenv has no setuptools, so without api.md's
+    pin pytest-tornado cannot import pkg_resources; with it, the test passes."""
+    [install] = [code for _, language, code in blocks("docs/api.md") if language == "sh"]
+    [test_file] = [code for comment, _, code in blocks("docs/api.md") if "(test_dashboard.py)" in comment]
+    (tmp_path / "test_dashboard.py").write_text(test_file)
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = str(tmp_path / "venv" / "bin" / "python")
+
+    def pip(*packages: str) -> None:
+        subprocess.run([python, "-m", "pip", "install", "--quiet", *packages], check=True, capture_output=True)
+
+    def pytest_run() -> subprocess.CompletedProcess:
+        return run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_dashboard.py"], tmp_path)
+
+    assert shlex.split(install)[:2] == ["pip", "install"]
+    packages = shlex.split(install)[2:]
+    pip("tornado>=6.6.1,<7", *[package for package in packages if not package.startswith("setuptools")])
+    if sys.version_info >= (3, 12):
+        assert "No module named 'pkg_resources'" in pytest_run().stderr
+    pip(*packages)
+    result = pytest_run()
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
