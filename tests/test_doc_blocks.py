@@ -30,7 +30,7 @@ import pymongo
 import pytest
 from tornado.options import options
 
-import app as site  # noqa: F401 (defines the options of app.py)
+import app  # noqa: F401 (defines the options of app.py)
 
 ROOT = Path(__file__).parent.parent
 PAGES = ["README.md", "docs/api.md", "docs/tutorial.md"]
