@@ -204,13 +204,13 @@ def new_browser(http_client, base_url):
 
 def pytest_report_header(config):
     if MONGODB_URL:
-        at_url = f"and at MONGODB_URL {describe_server(MONGODB_URL)}, through Motor and PyMongo's AsyncMongoClient"
+        real_server = f"and at MONGODB_URL {describe_server(MONGODB_URL)}, through Motor and PyMongo's AsyncMongoClient"
     else:
-        at_url = "and no MONGODB_URL: the variants for a server at that URL did not run (.ci/run sets one)"
-    redis = "RedisStore on Debian's redis-server" if Path(redis_server.REDIS_SERVER).exists() else "no redis-server"
+        real_server = "and no MONGODB_URL: the real-server variants did not run (.ci/run sets one)"
+    redis = "RedisStore on a real redis-server" if Path(redis_server.REDIS_SERVER).exists() else "no redis-server"
     return (
         "session stores tested: MemoryStore, MongoStore on mongomock-motor, on nx-27017 started by the tests "
-        f"(restarts, wipes, processes), {at_url}; {redis}"
+        f"(restarts, wipes, processes), {real_server}; {redis}"
     )
 
 
