@@ -1,4 +1,4 @@
-"""The Express article's app in Tornado: python examples/minimal.py [--port=8888], then open /dashboard."""
+"""The Express article's app in Tornado: python examples/minimal.py [--port=8888], then open /."""
 
 import asyncio
 import secrets
@@ -17,6 +17,15 @@ class BaseHandler(SessionMixin):
     async def prepare(self):
         await self.load_session()  # what express-session's middleware does before every route
 
+    def write_error(self, status_code, **kwargs):  # a page that says why, not Tornado's bare "403: Forbidden"
+        why = getattr(kwargs.get("exc_info", (None,) * 3)[1], "log_message", None)  # e.g. "'_xsrf' argument missing"
+        self.render("error.html", status=f"{status_code} {self._reason}", why=why)
+
+
+class HomeHandler(BaseHandler):
+    def get(self):
+        self.render("home.html", name=self.session.user)
+
 
 class LoginHandler(BaseHandler):
     def get(self):
@@ -30,7 +39,7 @@ class LoginHandler(BaseHandler):
 
 class DashboardHandler(BaseHandler):
     async def get(self):
-        if not self.session.user:  # if (!req.session.userId): the article says 401; a browser goes to log in
+        if not self.session.user:  # if (!req.session.userId): the article sends "Unauthorized" (a 200)
             return self.redirect("/login")
         visits = await self.session.increment("visits")  # stored at once and atomically: two tabs both count
         self.render("dashboard.html", name=self.session.user, visits=visits)
@@ -43,8 +52,13 @@ class LogoutHandler(BaseHandler):
 
 
 def make_app():
-    routes = [(r"/login", LoginHandler), (r"/dashboard", DashboardHandler), (r"/logout", LogoutHandler)]
-    # app.use(session({ secret, store, resave: false, saveUninitialized: false, cookie })) in Tornado:
+    routes = [
+        ("/", HomeHandler),
+        ("/login", LoginHandler),
+        ("/dashboard", DashboardHandler),
+        ("/logout", LogoutHandler),
+    ]
+    # app.use(session({ secret, store, resave: false, saveUninitialized: false })) in Tornado:
     session = dict(cookie_secret=secrets.token_urlsafe(32), session_store=MemoryStore(), session_config=SessionConfig())
     return tornado.web.Application(routes, **session, xsrf_cookies=True, template_path=HERE / "templates")
 

@@ -118,10 +118,31 @@ async def test_a_blank_name_signs_nobody_in(browser, sessions):
 
 
 @pytest.mark.gen_test
-async def test_forms_without_the_xsrf_token_are_refused(browser, sessions):
-    assert (await browser.request("/login", "POST", form={"name": "Ada"})).code == 403
-    assert (await browser.request("/logout", "POST")).code == 403
+async def test_forms_without_the_xsrf_token_are_refused_with_a_page_that_says_why(browser, sessions):
+    for path in "/login", "/logout":
+        refused = await browser.request(path, "POST", form={"name": "Ada"})
+        assert refused.code == 403 and refused.headers["Content-Type"].startswith("text/html")
+        shown = refused.body.decode()
+        assert "Why: &#x27;_xsrf&#x27; argument missing from POST." in shown
+        assert "reload the page with the form, and send it again" in shown
     assert len(sessions) == 0
+
+
+@pytest.mark.gen_test
+async def test_the_home_page_links_to_the_login_and_then_to_the_dashboard(browser, sessions):
+    home = page(await browser.get("/"))
+    assert '<a href="/login">Log in</a>' in home and len(sessions) == 0
+    await log_in(browser, "Ada")
+    assert 'logged in as Ada: see <a href="/dashboard">your dashboard</a>' in page(await browser.get("/"))
+
+
+def test_the_example_is_as_short_as_the_docs_say():
+    claimed = {
+        int(n)
+        for doc in ("README.md", "docs/tutorial.md")
+        for n in re.findall(r"under (\d+) lines", (ROOT / doc).read_text())
+    }
+    assert claimed and len((ROOT / "examples" / "minimal.py").read_text().splitlines()) < min(claimed)
 
 
 class Opener:
@@ -171,6 +192,7 @@ def test_python_examples_minimal_py_walk(cwd):
     try:
         wait_until_listening(process, port)
         browser = Opener(f"http://127.0.0.1:{port}")
+        assert '<a href="/login">' in browser.open("/")[1]
         assert browser.open("/dashboard")[0] == "/login"
         where, shown = browser.submit("/login", "/login", {"name": "Ada"})
         assert where == "/dashboard" and "Hello, Ada" in shown and "visited this page 1 time in" in shown
