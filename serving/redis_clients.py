@@ -139,7 +139,10 @@ def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     """The client for the URL; SystemExit with one line for a URL that cannot work."""
     scheme = url.partition("://")[0]
     tls = scheme.startswith("rediss")
-    options: dict[str, Any] = dict(socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    # No socket_timeout: RedisStore bounds each call with its own deadline (a
+    # cancelled read closes its connection), and redis-py's per-read timer
+    # cost a seventh of a dashboard's instructions (docs/performance.md).
+    options: dict[str, Any] = dict(socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
     if scheme in ("redis", "rediss"):
         database_number(urllib.parse.urlsplit(url).path.strip("/"))
         try:

@@ -71,7 +71,12 @@ def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database():
         ("10.0.0.2", 26379, None),
     ], "the password is the Redis servers', not the sentinels'"
     kwargs = pool.connection_kwargs
-    assert (kwargs["username"], kwargs["password"], kwargs["db"], kwargs["socket_timeout"]) == ("app", "s3cret", 2, 1.5)
+    assert (kwargs["username"], kwargs["password"], kwargs["db"], kwargs.get("socket_timeout")) == (
+        "app",
+        "s3cret",
+        2,
+        None,
+    )
     assert kwargs["retry"].get_retries() == 0 and store.timeout == 2.5
 
 
@@ -376,7 +381,8 @@ def test_with_sentinel_a_manual_failover_under_load(sentinel, wait_replicas):
             f"Sentinel, SENTINEL FAILOVER, --redis-wait-replicas={wait_replicas} (old master demoted after"
             f" {demoted_at - failover_at:.2f} s)"
         )
-    assert set(load.statuses()) <= {200, 503}
+    # Without WAIT a login confirmed by the old master can be lost: its browser is sent to log in again.
+    assert set(load.statuses()) <= ({200, 503} if wait_replicas else {200, 302, 503})
     # Answers begun once the new master has its replica back (a WAIT lasts up to 1.5 s).
     after = [status for at, _, status, _ in load.answers if at > synced_at + 2]
     assert after and set(after) == {200}, "the site follows the failover with no restart"
