@@ -22,8 +22,8 @@ from sessions import MemoryStore, MongoStore, SessionStore, StoreMisconfigured, 
 try:  # the [redis] extra
     from serving.redis_clients import SCHEMES as REDIS_SCHEMES
     from serving.redis_clients import close_redis, describe_redis, open_redis_client
-    from sessions.stores.redis import RedisStore
-except ModuleNotFoundError:
+    from sessions import RedisStore
+except ImportError:
     RedisStore = None
     REDIS_SCHEMES = ("redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster")
 
