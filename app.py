@@ -36,11 +36,7 @@ define(
     "redis://localhost:6379/0 (rediss:// for TLS; redis+sentinel://, redis+cluster://: docs/persistence.md)",
 )
 define("cookie_secret", default=None, help="key that signs cookies (default: env COOKIE_SECRET, else a random one)")
-define(
-    "retired_cookie_secrets",
-    default="",
-    help="comma-separated older keys, still accepted and re-signed with the current one",
-)
+define("retired_cookie_secrets", default="", help="comma-separated older keys, still accepted and re-signed")
 define(
     "xheaders",
     default=False,
@@ -52,11 +48,7 @@ define("store_timeout", default=3.0, help="seconds to wait for MongoDB or Redis 
 define("store_pool_size", default=100, help="connections per Redis server per process; more wait their turn")
 define("redis_wait_replicas", default=0, help="a session write is confirmed once this many Redis replicas hold it")
 define("mongodb_driver", default="pymongo", help="pymongo (PyMongo's AsyncMongoClient) or motor (end of life)")
-define(
-    "login_failure_table",
-    default=100_000,
-    help="accounts whose failed logins are counted in memory, at most (memory store; about 430 bytes each)",
-)
+define("login_failure_table", default=100_000, help="accounts whose failed logins memory counts (430 bytes each)")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
