@@ -107,7 +107,7 @@ class Node(RedisServer):
     def in_sync(self) -> bool:
         """A replica whose link to its master is up (its first copy done)."""
         with self.client() as client:
-            return client.info("replication")["master_link_status"] == "up"
+            return client.info("replication").get("master_link_status") == "up"
 
 
 class Cluster:

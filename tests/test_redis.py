@@ -583,7 +583,7 @@ def replica_server(primary_server):
     options = ("--replicaof", "127.0.0.1", str(primary_server.port), "--appendonly", "no")
     with redis_server.running(*options) as replica:
         with redis.Redis(port=replica.port) as client:
-            while client.info("replication")["master_link_status"] != "up":
+            while client.info("replication").get("master_link_status") != "up":
                 time.sleep(0.01)
         yield replica
 
