@@ -49,6 +49,7 @@ define("store_pool_size", default=100, help="connections per Redis server per pr
 define("redis_wait_replicas", default=0, help="a session write is confirmed once this many Redis replicas hold it")
 define("mongodb_driver", default="pymongo", help="pymongo (PyMongo's AsyncMongoClient) or motor (end of life)")
 define("login_failure_table", default=100_000, help="accounts whose failed logins memory counts (430 bytes each)")
+define("max_sessions_per_user", default=100, help="sessions one user may hold; a login past it ends the oldest")
 define("debug", default=False, help="reload on code changes, show tracebacks")
 
 HERE = Path(__file__).parent
@@ -90,7 +91,8 @@ def make_app(
         # The Tornado form of express's app.use(session({ secret, store, cookie, resave, saveUninitialized })):
         # the key is cookie_secret above; every other setting is in SessionConfig (sessions/config.py).
         session_store=session_store,
-        session_config=session_config or SessionConfig(describe_client=describe_client),
+        session_config=session_config
+        or SessionConfig(describe_client=describe_client, max_sessions_per_user=options.max_sessions_per_user),
         login_failures=open_login_failures(session_store) if login_failures is None else login_failures,
         **settings,
     )
