@@ -37,7 +37,8 @@ from serving.storage import (
 )
 from sessions import Changes, MongoStore, StoreUnavailable
 
-pytestmark = pytest.mark.gen_test(timeout=60)
+# Real processes and the drivers' own waits (seconds each): left out of the quick run.
+pytestmark = [pytest.mark.gen_test(timeout=60), pytest.mark.slow]
 
 STEP = REPLICA_SET_PATIENCE_SECONDS / 2
 

@@ -19,7 +19,8 @@ from test_stores import NOW, key, record
 from sessions import Changes, RedisStore, StoreUnavailable
 
 # Far above their usual second or two: a failover waits for the cluster to agree.
-pytestmark = pytest.mark.gen_test(timeout=60)
+# Real processes and the drivers' own waits (seconds each): left out of the quick run.
+pytestmark = [pytest.mark.gen_test(timeout=60), pytest.mark.slow]
 
 PREFIX = "tornado_sessions:"
 _shared: list[Cluster] = []

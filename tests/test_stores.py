@@ -48,7 +48,10 @@ def store_of_kind(kind: str, io_loop):
         yield store
 
 
-@pytest.fixture(params=STORES)
+# A cluster is six redis-servers: its run of the suite is in the slow set.
+@pytest.fixture(
+    params=[pytest.param(kind, marks=pytest.mark.slow) if kind.endswith("cluster") else kind for kind in STORES]
+)
 def any_store(request, io_loop):
     yield from store_of_kind(request.param, io_loop)
 
