@@ -20,11 +20,9 @@ bounced until redis-py gives up is sent again: the server ran nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
@@ -56,22 +54,8 @@ class TakingTurns:
         self.turn_timeout = timeout
         return self
 
-    @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        if _in_turn.get():  # a cluster runs a command on several nodes as a pipeline
-            yield
-            return
-        try:
-            async with asyncio.timeout(self.turn_timeout):
-                await self.turns.acquire()
-        except TimeoutError:
-            raise MaxConnectionsError(f"no connection free within {self.turn_timeout:g} s") from None
-        token = _in_turn.set(True)
-        try:
-            yield
-        finally:
-            _in_turn.reset(token)
-            self.turns.release()
+    def turn(self) -> Turn:
+        return Turn(self)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.turn():
@@ -91,6 +75,37 @@ class TakingTurns:
 
 
 _in_turn: contextvars.ContextVar[bool] = contextvars.ContextVar("in_turn", default=False)
+
+
+class Turn:
+    """``async with client.turn():`` a call's turn, waited for up to the
+    client's turn_timeout. (A class, not @asynccontextmanager: this is on
+    every Redis call, and a generator per call costs more.)"""
+
+    __slots__ = ("client", "token")
+
+    def __init__(self, client: TakingTurns) -> None:
+        self.client = client
+        self.token: contextvars.Token[bool] | None = None
+
+    async def __aenter__(self) -> None:
+        if _in_turn.get():  # a cluster runs a command on several nodes as a pipeline
+            return
+        turns, timeout = self.client.turns, self.client.turn_timeout
+        if turns.locked():  # a free turn is taken at once: no timer to set
+            try:
+                async with asyncio.timeout(timeout):
+                    await turns.acquire()
+            except TimeoutError:
+                raise MaxConnectionsError(f"no connection free within {timeout:g} s") from None
+        else:
+            await turns.acquire()
+        self.token = _in_turn.set(True)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.token is not None:
+            _in_turn.reset(self.token)
+            self.client.turns.release()
 
 
 class TurnTakingRedis(TakingTurns, Redis):
@@ -139,10 +154,11 @@ def open_redis_client(url: str, timeout: float, pool_size: int) -> Any:
     """The client for the URL; SystemExit with one line for a URL that cannot work."""
     scheme = url.partition("://")[0]
     tls = scheme.startswith("rediss")
-    # No socket_timeout: RedisStore bounds each call with its own deadline (a
-    # cancelled read closes its connection), and redis-py's per-read timer
-    # cost a seventh of a dashboard's instructions (docs/performance.md).
-    options: dict[str, Any] = dict(socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
+    # No socket_timeout (redis-py 8 sets 5 s unless told None): RedisStore bounds
+    # each call with its own deadline (a cancelled read closes its connection),
+    # and redis-py's timer on every read and write cost a seventh of a
+    # dashboard's instructions (docs/performance.md).
+    options: dict[str, Any] = dict(socket_timeout=None, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
     if scheme in ("redis", "rediss"):
         database_number(urllib.parse.urlsplit(url).path.strip("/"))
         try:
