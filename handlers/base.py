@@ -145,6 +145,9 @@ class BaseHandler(PageMixin, SessionMixin):
     def compute_etag(self) -> None:
         return None  # no-store pages are never revalidated: hashing each one is wasted
 
+    def check_etag_header(self) -> bool:
+        return False  # no ETag, so no If-None-Match can match it
+
     def flashes(self) -> list[tuple[str, str]]:
         return self._session.pop_flashes() if self._session is not None else []
 

@@ -21,10 +21,12 @@ STENCILS_KEPT = 256
 
 
 class FastCookies(tornado.web.RequestHandler):
+    _cookie_values: dict[str, str] | None = None
+
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
         # Tornado makes an http.cookies.Morsel of every cookie to read one
         # value; the plain dict that its own parser returns is enough.
-        if not hasattr(self, "_cookie_values"):
+        if self._cookie_values is None:
             self._cookie_values = httputil.parse_cookie(self.request.headers.get("Cookie", ""))
         return self._cookie_values.get(name, default)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import tornado.httpserver
 import tornado.iostream
+import tornado.log
 import tornado.web
 from tornado import httputil
 from tornado.ioloop import IOLoop
@@ -89,7 +90,11 @@ class Site(tornado.web.Application):
 
     def log_request(self, handler: tornado.web.RequestHandler) -> None:
         self.request_ended(handler.request)
-        super().log_request(handler)
+        status = handler.get_status()
+        level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+        # Tornado formats the line before the logger decides to drop it: at a level that is off, skip both.
+        if "log_function" in self.settings or tornado.log.access_log.isEnabledFor(level):
+            super().log_request(handler)
 
     def request_ended(self, request: httputil.HTTPServerRequest) -> None:
         self.in_flight.discard(request)

@@ -84,8 +84,7 @@ class Session(TrackedDict):
     def modified(self) -> bool:
         """True when a value, the user or "remember me" changed, or the
         session was regenerated or destroyed."""
-        changes = self._changes()
-        return bool(changes.set or changes.unset or self._retired_keys or self._fields_changed())
+        return bool(self._retired_keys) or self._fields_changed() or self._data_changed()
 
     def __repr__(self) -> str:
         return f"<Session user={self._user!r} keys={sorted(self._data)!r}>"

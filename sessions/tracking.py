@@ -69,6 +69,10 @@ class TrackedDict(MutableMapping[str, Any]):
         self._data[key] = value
         self._saved[key] = snapshot(value)
 
+    def _data_changed(self) -> bool:
+        saved = self._saved
+        return saved.keys() != self._data.keys() or any(saved[key] != snapshot(v) for key, v in self._data.items())
+
     def _changes(self) -> Changes:
         """What to write: the keys set or changed in place, and those deleted."""
         changes = Changes(unset=[key for key in self._saved if key not in self._data])

@@ -1,6 +1,8 @@
 """The site end to end over HTTP: every page, and the login -> dashboard ->
 logout walk with cookies and _xsrf carried by hand."""
 
+import logging
+
 import pytest
 
 pytestmark = pytest.mark.gen_test
@@ -108,3 +110,14 @@ async def test_post_without_xsrf_is_refused_with_a_page(browser):
     response = await browser.request("/login", method="POST", form={"username": "demo", "password": "demo-password"})
     assert response.code == 403
     assert "Reload the page and try again" in text(response)
+
+
+@pytest.mark.parametrize(
+    "level,logged", [(logging.INFO, ["200", "404"]), (logging.WARNING, ["404"]), (logging.ERROR, [])]
+)
+async def test_the_access_log_writes_the_lines_its_level_lets_through(browser, caplog, level, logged):
+    # serving.Site skips Tornado's formatting of a line its level would drop.
+    caplog.set_level(level, logger="tornado.access")
+    await browser.get("/")
+    await browser.get("/no-such-page")
+    assert [record.getMessage().split()[0] for record in caplog.records if record.name == "tornado.access"] == logged
