@@ -7,12 +7,12 @@ import asyncio
 import re
 
 import pytest
-from test_stores import STORES, store_of_kind
+from test_stores import STORE_PARAMS, store_of_kind
 
 pytestmark = pytest.mark.gen_test
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture(params=STORE_PARAMS)
 def store(request, io_loop):
     yield from store_of_kind(request.param, io_loop)
 

@@ -255,6 +255,7 @@ def redis_cluster(tmp_path_factory):
         yield ports
 
 
+@pytest.mark.slow  # three redis-servers started for it
 async def test_counts_work_on_a_redis_cluster_across_every_master(redis_cluster):
     from redis.asyncio.cluster import RedisCluster
 

@@ -48,10 +48,11 @@ def store_of_kind(kind: str, io_loop):
         yield store
 
 
-# A cluster is six redis-servers: its run of the suite is in the slow set.
-@pytest.fixture(
-    params=[pytest.param(kind, marks=pytest.mark.slow) if kind.endswith("cluster") else kind for kind in STORES]
-)
+# A cluster is six redis-servers: its runs are in the slow set.
+STORE_PARAMS = [pytest.param(kind, marks=pytest.mark.slow) if kind.endswith("cluster") else kind for kind in STORES]
+
+
+@pytest.fixture(params=STORE_PARAMS)
 def any_store(request, io_loop):
     yield from store_of_kind(request.param, io_loop)
 
