@@ -3,8 +3,9 @@
 PYTHONPATH=. python bench/page_without_session.py --port=8889 --cookie-secret=KEY --logging=warning
 
 bench/load.py compares /bench/dashboard-without-session here with the real
-/dashboard of `python app.py`: same template, same headers, same settings;
-the difference is what sessions cost. The route lives here, never in app.py.
+/dashboard of `python app.py`: same template, same headers, same settings,
+served by the same server (serving/server.py, with its timeouts); the
+difference is what sessions cost. The route lives here, never in app.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from tornado.options import options
 
 from app import make_app
 from handlers.base import BaseHandler, format_time
+from serving import command_line, server
 from sessions import MemoryStore
 
 
@@ -45,8 +47,10 @@ async def main() -> None:
     tornado.options.parse_command_line()
     app = make_app(MemoryStore(), options.cookie_secret)
     app.add_handlers(r".*", [(r"/bench/dashboard-without-session", DashboardWithoutSession)])
-    app.listen(options.port, options.address)
-    await asyncio.Event().wait()
+    sockets = command_line.bind_sockets(options.port, options.address)
+    await server.serve(
+        app, sockets, xheaders=False, idle_timeout=options.idle_timeout, body_timeout=options.body_timeout
+    )
 
 
 if __name__ == "__main__":
