@@ -10,6 +10,7 @@ import tornado.web
 from tornado.options import define, options, parse_command_line
 
 define("port", default=8890)
+define("chunk_size", default=64 * 1024, help="bytes read from a connection at a time (Tornado's default)")
 
 
 class HelloHandler(tornado.web.RequestHandler):
@@ -19,7 +20,7 @@ class HelloHandler(tornado.web.RequestHandler):
 
 async def main() -> None:
     parse_command_line()
-    tornado.web.Application([(r"/", HelloHandler)]).listen(options.port, "127.0.0.1")
+    tornado.web.Application([(r"/", HelloHandler)]).listen(options.port, "127.0.0.1", chunk_size=options.chunk_size)
     await asyncio.Event().wait()
 
 

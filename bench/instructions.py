@@ -34,6 +34,8 @@ PAGES = {
     "dashboard": (["app.py", KEY], "/dashboard"),
     "page without a session": (["bench/page_without_session.py", KEY], "/bench/dashboard-without-session"),
     "bare Tornado": (["bench/hello.py"], "/"),
+    # Tornado zeroes a buffer of its chunk size for every read; the site reads 4 KiB at a time.
+    "bare Tornado, 4 KiB reads": (["bench/hello.py", "--chunk-size=4096"], "/"),
 }
 # Counted in the site's process only: what redis-server does is not in it.
 ON_REDIS = "dashboard on Redis"
