@@ -86,6 +86,10 @@ async def run_index_loop_until(caplog, url: str, failures_seen: int, stop=None) 
         with contextlib.suppress(asyncio.CancelledError):
             await loop
         await close_store(store)
+        # A call given up on at its timeout is cancelled, but PyMongo ends it only at its next
+        # step: let it end before the test's loop closes, or it is destroyed still pending.
+        if pending := asyncio.all_tasks() - {asyncio.current_task()}:
+            await asyncio.wait(pending, timeout=10)
     return [r.getMessage() for r in caplog.records if r.name == "app" and r.levelno >= logging.ERROR]
 
 
