@@ -92,14 +92,14 @@ class Turn:
         if _in_turn.get():  # a cluster runs a command on several nodes as a pipeline
             return
         turns, timeout = self.client.turns, self.client.turn_timeout
-        if turns.locked():  # a free turn is taken at once: no timer to set
+        if turns.locked():  # wait for a turn, up to the timeout
             try:
                 async with asyncio.timeout(timeout):
                     await turns.acquire()
             except TimeoutError:
                 raise MaxConnectionsError(f"no connection free within {timeout:g} s") from None
         else:
-            await turns.acquire()
+            await turns.acquire()  # a free turn is taken at once: no timer to set
         self.token = _in_turn.set(True)
 
     async def __aexit__(self, *exc_info: object) -> None:
