@@ -275,8 +275,15 @@ def describe_server(url: str) -> str:
 
 
 # What `pytest -m "not slow"` leaves out for a quick run: a real browser,
-# real `python app.py` processes, and building the wheel.
-SLOW = ("browser/", "test_processes.py", "test_redis_processes.py", "test_command_line.py", "test_package.py")
+# real `python app.py` processes, MongoDB stopped and started again, and building the wheel.
+SLOW = (
+    "browser/",
+    "test_processes.py",
+    "test_redis_processes.py",
+    "test_command_line.py",
+    "test_package.py",
+    "test_mongo_restarts.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

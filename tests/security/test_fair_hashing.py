@@ -91,6 +91,7 @@ async def logins_during_a_flood(base_url: str, attempts: int) -> tuple[list[int]
     return user_answers, flood_answers
 
 
+@pytest.mark.slow  # a real flood of scrypt logins: seconds of hashing
 @pytest.mark.gen_test(timeout=300)
 async def test_a_user_at_another_address_logs_in_during_a_flood_from_three_addresses(http_server, base_url):
     user_answers, flood_answers = await logins_during_a_flood(base_url, attempts=10)
