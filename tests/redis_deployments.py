@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -363,24 +364,26 @@ class Sentinel:
         return new
 
 
-@contextlib.contextmanager
-def running_cluster(**options) -> Iterator[Cluster]:
-    with tempfile.TemporaryDirectory(prefix="redis-cluster-") as directory:
-        cluster = Cluster(Path(directory), **options)
-        try:
-            yield cluster.start()
-        finally:
-            cluster.stop()
+D = TypeVar("D", "Cluster", "Sentinel")
 
 
 @contextlib.contextmanager
-def running_sentinel(**options) -> Iterator[Sentinel]:
-    with tempfile.TemporaryDirectory(prefix="redis-sentinel-") as directory:
-        sentinel = Sentinel(Path(directory), **options)
+def running(deployment: type[D], **options: Any) -> Iterator[D]:
+    """A Cluster or a Sentinel deployment, started in a directory of its own, stopped after."""
+    with tempfile.TemporaryDirectory(prefix=f"redis-{deployment.__name__.lower()}-") as directory:
+        started = deployment(Path(directory), **options)
         try:
-            yield sentinel.start()
+            yield started.start()
         finally:
-            sentinel.stop()
+            started.stop()
+
+
+def running_cluster(**options: Any) -> contextlib.AbstractContextManager[Cluster]:
+    return running(Cluster, **options)
+
+
+def running_sentinel(**options: Any) -> contextlib.AbstractContextManager[Sentinel]:
+    return running(Sentinel, **options)
 
 
 @pytest.fixture

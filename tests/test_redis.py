@@ -53,7 +53,7 @@ def store(request):
     """The app's store (conftest's `app` takes it)."""
     if "counted_store" in request.fixturenames:
         return request.getfixturevalue("counted_store")[0]
-    for name in ("pausable_store", "restartable_store", "refused_store", "full_store", "replica_store"):
+    for name in ("pausable_store", "restartable_store", "refused_store", "replica_store"):
         if name in request.fixturenames:
             return request.getfixturevalue(name)
     return request.getfixturevalue("redis_store")
@@ -544,15 +544,8 @@ def redis_command(server, *args) -> None:
     subprocess.run(["redis-cli", "-p", str(server.port), *map(str, args)], check=True, stdout=subprocess.DEVNULL)
 
 
-@pytest.fixture
-def full_store(restartable_server, io_loop):
-    store = open_store(restartable_server.url, timeout=0.5)
-    yield store
-    io_loop.run_sync(store.client.aclose)
-
-
 async def test_a_full_redis_answers_503_counts_nothing_and_leaves_no_login(
-    restartable_server, full_store, browser, new_browser, caplog
+    restartable_server, restartable_store, browser, new_browser, caplog
 ):
     await browser.login()
     assert visits(await browser.get("/dashboard")) == "1"
@@ -564,7 +557,7 @@ async def test_a_full_redis_answers_503_counts_nothing_and_leaves_no_login(
         assert (await new_browser().login()).code == 503
     redis_command(restartable_server, "CONFIG", "SET", "maxmemory", 0)
     assert visits(await browser.get("/dashboard")) == "2", "the refused visits were not counted"
-    sessions = [name async for name in full_store.client.scan_iter(f"{PREFIX}session:*")]
+    sessions = [name async for name in restartable_store.client.scan_iter(f"{PREFIX}session:*")]
     assert len(sessions) == 1, "the refused logins left no session"
     advice = [m for r in caplog.records if (m := r.getMessage()).startswith("Session store:") and "maxmemory" in m]
     assert len(advice) == 1 and "Redis reached maxmemory: raise it" in advice[0]
