@@ -69,14 +69,17 @@ class TrackedDict(MutableMapping[str, Any]):
         self._data[key] = value
         self._saved[key] = snapshot(value)
 
+    def _set_keys(self) -> Iterator[str]:
+        """The keys set or changed in place since the last load or save."""
+        return (key for key, value in self._data.items() if self._saved.get(key) != snapshot(value))
+
     def _data_changed(self) -> bool:
-        saved = self._saved
-        return saved.keys() != self._data.keys() or any(saved[key] != snapshot(v) for key, v in self._data.items())
+        return self._saved.keys() != self._data.keys() or next(self._set_keys(), None) is not None
 
     def _changes(self) -> Changes:
         """What to write: the keys set or changed in place, and those deleted."""
         changes = Changes(unset=[key for key in self._saved if key not in self._data])
-        changes.set = {key: value for key, value in self._data.items() if self._saved.get(key) != snapshot(value)}
+        changes.set = {key: self._data[key] for key in self._set_keys()}
         for key, value in changes.set.items():
             check_value(value, f"session[{key!r}]")  # changed in place since it was assigned
         return changes
